@@ -5,10 +5,11 @@ target_compile_options(mercado_build_flags INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align -Woverloaded-virtual
   -Wnull-dereference -Wimplicit-fallthrough
   -Wno-missing-field-initializers  # designated initializers for option structs are idiomatic here
+  -Wno-mismatched-new-delete       # GCC 12 false positive on Asio coroutine frames (operator new/delete pair)
   $<$<BOOL:${MERCADO_WERROR}>:-Werror>)
 # Asio: no deprecated APIs, io_uring off (epoll), no Boost.System exceptions in headers.
 target_compile_definitions(mercado_build_flags INTERFACE
-  BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW BOOST_ASIO_DISABLE_BOOST_COROUTINE)
+  BOOST_ASIO_NO_DEPRECATED BOOST_ASIO_DISABLE_BOOST_COROUTINE)
 if(MERCADO_SANITIZE)
   list(JOIN MERCADO_SANITIZE "," _san)
   target_compile_options(mercado_build_flags INTERFACE -fsanitize=${_san} -fno-omit-frame-pointer

@@ -11,6 +11,7 @@ std::string_view to_string(Errc code) noexcept {
     case Errc::conflict: return "conflict";
     case Errc::precondition_failed: return "precondition-failed";
     case Errc::payload_too_large: return "payload-too-large";
+    case Errc::unsupported_media_type: return "unsupported-media-type";
     case Errc::unprocessable: return "unprocessable";
     case Errc::rate_limited: return "rate-limited";
     case Errc::internal: return "internal";

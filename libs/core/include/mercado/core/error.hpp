@@ -24,6 +24,7 @@ enum class Errc : std::uint8_t {
   conflict,             // state conflict: version mismatch, duplicate, short stock (409)
   precondition_failed,  // a stated precondition does not hold (412)
   payload_too_large,    // (413)
+  unsupported_media_type,  // the body is not in a format the endpoint accepts (415)
   unprocessable,        // well-formed but violates a business rule (422)
   rate_limited,         // (429)
   internal,             // a bug or an unexpected environment failure (500)

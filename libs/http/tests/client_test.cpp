@@ -1,0 +1,230 @@
+#include <mercado/http/client.hpp>
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <thread>
+
+#include "test_support.hpp"
+
+namespace mercado::http {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using testing::TestServer;
+using namespace std::chrono_literals;
+
+void routes(Server& s) {
+  s.router().get("/hello/{name}", [](Request& req) -> asio::awaitable<Response> {
+    co_return Response::text(200, "hello " + req.param("name").value_or("?"));
+  });
+  s.router().post("/echo", [](Request& req) -> asio::awaitable<Response> {
+    Response r(201, std::string(req.header("Content-Type").value_or("")), std::string(req.body()));
+    co_return r;
+  });
+  s.router().get("/trace", [](Request& req) -> asio::awaitable<Response> {
+    std::string tp(req.header("traceparent").value_or(""));
+    co_return Response::text(200, tp + "|" + req.trace().trace_id_hex());
+  });
+  s.router().get("/big", [](Request&) -> asio::awaitable<Response> {
+    co_return Response::text(200, std::string(100'000, 'x'));
+  });
+}
+
+TEST(Client, GetAndPost) {
+  TestServer ts(routes);
+  Client client;
+  auto [a, b] = testing::run<std::pair<ClientResult, ClientResult>>([&]() -> asio::awaitable<std::pair<ClientResult, ClientResult>> {
+    auto x = co_await client.get(ts.url("/hello/ana"));
+    auto y = co_await client.post_json(ts.url("/echo"), R"({"k":1})");
+    co_return std::make_pair(std::move(x), std::move(y));
+  });
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_EQ(a->status, 200);
+  EXPECT_EQ(a->body, "hello ana");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->status, 201);
+  EXPECT_EQ(b->body, R"({"k":1})");
+  EXPECT_EQ(b->headers.get("Content-Type"), "application/json");
+}
+
+TEST(Client, ReusesOneConnectionForSequentialCalls) {
+  TestServer ts(routes);
+  Client client;
+  int ok = testing::run<int>([&]() -> asio::awaitable<int> {
+    int n = 0;
+    for (int i = 0; i < 20; ++i) {
+      auto r = co_await client.get(ts.url("/hello/" + std::to_string(i)));
+      if (r && r->status == 200) ++n;
+    }
+    co_return n;
+  });
+  EXPECT_EQ(ok, 20);
+  EXPECT_EQ(ts.server().stats().accepted, 1U);  // counted on the server side
+  EXPECT_EQ(client.stats().connections_opened, 1U);
+  EXPECT_EQ(client.stats().reused, 19U);
+}
+
+TEST(Client, RefusedIsATypedError) {
+  std::uint16_t port;
+  {
+    asio::io_context ctx;
+    tcp::acceptor a(ctx, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    port = a.local_endpoint().port();
+  }  // closed: nothing listens there now
+  Client client;
+  auto r = testing::run<ClientResult>([&]() -> asio::awaitable<ClientResult> {
+    co_return co_await client.get("http://127.0.0.1:" + std::to_string(port) + "/x");
+  });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ClientErrc::refused);
+  EXPECT_FALSE(r.error().maybe_delivered);
+}
+
+TEST(Client, DeadlineAgainstAStallingServer) {
+  // A server that accepts and reads but never answers.
+  asio::io_context server_ctx;
+  tcp::acceptor acceptor(server_ctx, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  auto port = acceptor.local_endpoint().port();
+  std::thread server([&] {
+    tcp::socket s = acceptor.accept();
+    char buf[1024];
+    boost::system::error_code ec;
+    while (!ec) s.read_some(asio::buffer(buf), ec);  // until the client gives up and closes
+  });
+  Client client;
+  auto start = std::chrono::steady_clock::now();
+  auto r = testing::run<ClientResult>([&]() -> asio::awaitable<ClientResult> {
+    ClientRequest req;
+    req.url = "http://127.0.0.1:" + std::to_string(port) + "/stall";
+    req.deadline = std::chrono::steady_clock::now() + 200ms;
+    co_return co_await client.send(std::move(req));
+  });
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  server.join();  // returns only because the client closed the connection
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ClientErrc::timeout);
+  EXPECT_TRUE(r.error().maybe_delivered);
+  EXPECT_GE(elapsed, 200ms);
+  EXPECT_LT(elapsed, 5s);
+}
+
+TEST(Client, PropagatesTraceparent) {
+  TestServer ts(routes);
+  Client client;
+  auto parent = *obs::TraceContext::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  auto r = testing::run<ClientResult>([&]() -> asio::awaitable<ClientResult> {
+    co_return co_await client.get(ts.url("/trace"), &parent);
+  });
+  ASSERT_TRUE(r);
+  auto bar = r->body.find('|');
+  auto sent = obs::TraceContext::parse(r->body.substr(0, bar));
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(sent->trace_id, parent.trace_id);          // same trace
+  EXPECT_NE(sent->span_id, parent.span_id);            // the client span is a child
+  EXPECT_EQ(r->body.substr(bar + 1), parent.trace_id_hex());  // the server continued it
+}
+
+TEST(Client, Expect2xxTurnsStatusesIntoErrors) {
+  TestServer ts(routes);
+  Client client;
+  auto r = testing::run<ClientResult>([&]() -> asio::awaitable<ClientResult> {
+    co_return expect_2xx(co_await client.get(ts.url("/missing")));
+  });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ClientErrc::http_status);
+  EXPECT_EQ(r.error().status, 404);
+  EXPECT_NE(r.error().body.find("not-found"), std::string::npos);
+}
+
+TEST(Client, RetriesOnceWhenAPooledConnectionWasClosedByTheServer) {
+  ServerOptions o;
+  o.idle_timeout = 50ms;
+  TestServer ts(routes, o);
+  Client client;
+  auto first = testing::run<ClientResult>([&]() -> asio::awaitable<ClientResult> {
+    co_return co_await client.get(ts.url("/hello/a"));
+  });
+  ASSERT_TRUE(first);
+  while (ts.server().stats().open != 0) std::this_thread::yield();  // the server closed it
+  auto second = testing::run<ClientResult>([&]() -> asio::awaitable<ClientResult> {
+    co_return co_await client.get(ts.url("/hello/b"));
+  });
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(second->body, "hello b");
+  EXPECT_EQ(client.stats().connections_opened, 2U);
+}
+
+TEST(Client, ResponseOverTheLimitIsTooLarge) {
+  TestServer ts(routes);
+  Client client({.max_response_body = 1000});
+  auto r = testing::run<ClientResult>([&]() -> asio::awaitable<ClientResult> {
+    co_return co_await client.get(ts.url("/big"));
+  });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ClientErrc::too_large);
+}
+
+TEST(Client, GarbageFromThePeerIsAProtocolError) {
+  asio::io_context server_ctx;
+  tcp::acceptor acceptor(server_ctx, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  auto port = acceptor.local_endpoint().port();
+  std::thread server([&] {
+    tcp::socket s = acceptor.accept();
+    char buf[1024];
+    boost::system::error_code ec;
+    s.read_some(asio::buffer(buf), ec);
+    asio::write(s, asio::buffer(std::string_view("SSH-2.0-OpenSSH\r\n\r\n")), ec);
+  });
+  Client client;
+  auto r = testing::run<ClientResult>([&]() -> asio::awaitable<ClientResult> {
+    co_return co_await client.get("http://127.0.0.1:" + std::to_string(port) + "/");
+  });
+  server.join();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ClientErrc::protocol);
+}
+
+TEST(Client, InvalidUrls) {
+  Client client;
+  for (std::string url : {"not a url", "https://example.com/", "http:///nohost", "http://h:99999/"}) {
+    auto r = testing::run<ClientResult>([&]() -> asio::awaitable<ClientResult> {
+      co_return co_await client.get(url);
+    });
+    ASSERT_FALSE(r) << url;
+    EXPECT_EQ(r.error().code, ClientErrc::invalid_url) << url;
+  }
+}
+
+TEST(Client, ConcurrentCallsUseSeveralConnections) {
+  TestServer ts(routes);
+  Client client;
+  int ok = testing::run<int>([&]() -> asio::awaitable<int> {
+    auto ex = co_await asio::this_coro::executor;
+    auto count = std::make_shared<int>(0);
+    auto pending = std::make_shared<int>(8);
+    auto done = std::make_shared<asio::steady_timer>(ex, std::chrono::hours(1));
+    for (int i = 0; i < 8; ++i) {
+      asio::co_spawn(ex, [&, count, pending, done]() -> asio::awaitable<void> {
+        auto r = co_await client.get(ts.url("/hello/x"));
+        if (r && r->status == 200) ++*count;
+        if (--*pending == 0) done->cancel();
+      }, asio::detached);
+    }
+    co_await done->async_wait(asio::as_tuple(asio::use_awaitable));
+    co_return *count;
+  });
+  EXPECT_EQ(ok, 8);
+  EXPECT_GE(client.stats().connections_opened, 2U);
+  EXPECT_LE(client.stats().connections_opened, 8U);
+}
+
+}  // namespace
+}  // namespace mercado::http

@@ -1,0 +1,118 @@
+#include <mercado/json/codec.hpp>
+#include <mercado/json/rules.hpp>
+
+#include <gtest/gtest.h>
+
+namespace demo {
+
+struct Item {
+  std::string product_id;
+  std::int32_t quantity = 0;
+};
+BOOST_DESCRIBE_STRUCT(Item, (), (product_id, quantity))
+
+inline void validate(const Item& i, mercado::json::Validator& v) {
+  v.check(i.quantity > 0, "quantity", "must be at least 1");
+}
+
+struct Order {
+  std::string customer_id;
+  std::vector<Item> items;
+  std::optional<std::string> note;
+  std::int64_t total = 0;
+  bool gift = false;
+  std::map<std::string, std::string> tags;
+};
+BOOST_DESCRIBE_STRUCT(Order, (), (customer_id, items, note, total, gift, tags))
+
+inline void validate(const Order& o, mercado::json::Validator& v) {
+  v.check(!o.items.empty(), "items", "must not be empty");
+}
+
+}  // namespace demo
+
+namespace mercado::json {
+namespace {
+
+TEST(JsonCodec, DecodesAValidDocument) {
+  auto r = decode<demo::Order>(R"({"customer_id":"c1","items":[{"product_id":"p1","quantity":2}],
+                                  "total":1999,"gift":true,"tags":{"a":"b"},"extra":1})");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->customer_id, "c1");
+  ASSERT_EQ(r->items.size(), 1U);
+  EXPECT_EQ(r->items[0].quantity, 2);
+  EXPECT_FALSE(r->note);
+  EXPECT_EQ(r->total, 1999);
+  EXPECT_TRUE(r->gift);
+  EXPECT_EQ(r->tags.at("a"), "b");
+}
+
+TEST(JsonCodec, ReportsEveryBadFieldWithItsPath) {
+  auto r = decode<demo::Order>(R"({"items":[{"product_id":7,"quantity":0},{"quantity":1.5}],
+                                  "note":null,"total":"10","gift":true,"tags":{}})");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::invalid_argument);
+  std::vector<FieldError> want = {
+      {"customer_id", "is required"},
+      {"items[0].product_id", "must be a string, not an integer"},
+      {"items[0].quantity", "must be at least 1"},
+      {"items[1].product_id", "is required"},
+      {"items[1].quantity", "must be an integer, not a number"},
+      {"items[1].quantity", "must be at least 1"},
+      {"total", "must be a string, not a string"},
+  };
+  // total: an integer field given a string.
+  want.back() = {"total", "must be an integer, not a string"};
+  EXPECT_EQ(r.error().fields, want);
+}
+
+TEST(JsonCodec, NullForARequiredFieldIsAnError) {
+  auto r = decode<demo::Item>(R"({"product_id":null,"quantity":1})");
+  ASSERT_FALSE(r);
+  ASSERT_EQ(r.error().fields.size(), 1U);
+  EXPECT_EQ(r.error().fields[0], (FieldError{"product_id", "must not be null"}));
+}
+
+TEST(JsonCodec, IntegersAreRangeChecked) {
+  auto r = decode<demo::Item>(R"({"product_id":"p","quantity":9999999999})");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().fields[0], (FieldError{"quantity", "is out of range"}));
+}
+
+TEST(JsonCodec, SyntaxErrorsAndNonObjects) {
+  auto bad = decode<demo::Item>("{\"product_id\":");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().type, "invalid-json");
+  auto empty = decode<demo::Item>("");
+  ASSERT_FALSE(empty);
+  auto arr = decode<demo::Item>("[1,2]");
+  ASSERT_FALSE(arr);
+  EXPECT_EQ(arr.error().fields[0], (FieldError{"$", "must be an object, not an array"}));
+}
+
+TEST(JsonCodec, EncodesAndRoundTrips) {
+  demo::Order o{"c1", {{"p1", 2}}, std::nullopt, 100, false, {{"k", "v"}}};
+  auto text = to_string(o);
+  EXPECT_EQ(text, R"({"customer_id":"c1","items":[{"product_id":"p1","quantity":2}],"total":100,"gift":false,"tags":{"k":"v"}})");
+  auto back = decode<demo::Order>(text);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->items[0].product_id, "p1");
+}
+
+TEST(JsonRules, Email) {
+  EXPECT_TRUE(rules::is_email("ana@example.com"));
+  EXPECT_FALSE(rules::is_email("ana@"));
+  EXPECT_FALSE(rules::is_email("@example.com"));
+  EXPECT_FALSE(rules::is_email("ana@example"));
+  EXPECT_FALSE(rules::is_email("a na@example.com"));
+  EXPECT_FALSE(rules::is_email("a@b@example.com"));
+}
+
+TEST(JsonRules, LengthCountsCodePoints) {
+  EXPECT_TRUE(rules::length_between("ñandú", 5, 5));
+  EXPECT_FALSE(rules::length_between("\xff", 0, 10));
+  EXPECT_FALSE(rules::is_printable_utf8("a\nb"));
+}
+
+}  // namespace
+}  // namespace mercado::json
