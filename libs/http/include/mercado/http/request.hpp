@@ -74,6 +74,8 @@ class Request {
   // A path parameter, percent-decoded. nullopt when the route has no such parameter or its
   // encoding is invalid.
   std::optional<std::string> param(std::string_view name) const;
+  // A path parameter as sent (still percent-encoded), e.g. to forward it in another URL.
+  std::optional<std::string_view> raw_param(std::string_view name) const noexcept { return params_.find(name); }
   // A path parameter converted to an integer: invalid_argument error when it is not one.
   Result<std::int64_t> param_int(std::string_view name) const;
 
