@@ -9,7 +9,8 @@ target_compile_options(mercado_build_flags INTERFACE
   $<$<BOOL:${MERCADO_WERROR}>:-Werror>)
 # Asio: no deprecated APIs, io_uring off (epoll), no Boost.System exceptions in headers.
 target_compile_definitions(mercado_build_flags INTERFACE
-  BOOST_ASIO_NO_DEPRECATED BOOST_ASIO_DISABLE_BOOST_COROUTINE)
+  BOOST_ASIO_NO_DEPRECATED BOOST_ASIO_DISABLE_BOOST_COROUTINE
+  BOOST_ENABLE_ASSERT_HANDLER)  # see libs/core/src/boost_assert.cpp
 if(MERCADO_SANITIZE)
   list(JOIN MERCADO_SANITIZE "," _san)
   target_compile_options(mercado_build_flags INTERFACE -fsanitize=${_san} -fno-omit-frame-pointer

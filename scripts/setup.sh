@@ -14,7 +14,7 @@ build_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
   curl
 )
-test_pkgs=(prometheus clang libclang-rt-dev)
+test_pkgs=(prometheus clang-16 libclang-rt-16-dev)
 bench_pkgs=(nginx wrk linux-perf valgrind)
 
 want=("${build_pkgs[@]}")

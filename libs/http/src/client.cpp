@@ -9,7 +9,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/url/parse.hpp>
 #include <sys/socket.h>
@@ -19,6 +19,7 @@
 #include <deque>
 #include <unordered_map>
 
+#include <mercado/core/boost_assertion.hpp>
 #include <mercado/observability/log.hpp>
 
 namespace mercado::http {
@@ -231,6 +232,46 @@ ClientError read_error(const boost::system::error_code& ec, bool fired, bool got
   return {ClientErrc::protocol, "invalid HTTP response: " + ec.message(), 0, {}, true};
 }
 
+// Reads one response into `parser`. Beast's parser is driven by hand (instead of
+// http::async_read) so that a Boost assertion reached on malformed input surfaces here as a
+// protocol error rather than escaping from an io thread's run().
+awaitable<std::tuple<boost::system::error_code, std::size_t>> read_response(
+    PooledConnection& conn, bhttp::response_parser<bhttp::string_body>& parser) {
+  boost::system::error_code ec;
+  std::size_t total = 0;
+  while (!parser.is_done()) {
+    if (conn.buffer.size() > 0) {
+      std::size_t used = 0;
+      try {
+        used = parser.put(conn.buffer.data(), ec);
+      } catch (const core::BoostAssertion&) {
+        co_return std::make_tuple(boost::system::error_code(bhttp::error::bad_version), total);
+      }
+      conn.buffer.consume(used);
+      if (ec == bhttp::error::need_more) {
+        ec = {};
+      } else if (ec) {
+        co_return std::make_tuple(ec, total);
+      }
+      if (parser.is_done()) break;
+      if (used > 0 && conn.buffer.size() > 0) continue;
+    }
+    auto [rec, n] = co_await conn.socket.async_read_some(conn.buffer.prepare(16 * 1024), use_tuple);
+    conn.buffer.commit(n);
+    total += n;
+    if (rec) {
+      if (rec == asio::error::eof && n == 0) {
+        boost::system::error_code eof_ec;
+        parser.put_eof(eof_ec);  // a body delimited by the close completes here
+        if (!eof_ec && parser.is_done()) break;
+        co_return std::make_tuple(eof_ec ? eof_ec : boost::system::error_code(rec), total);
+      }
+      if (n == 0) co_return std::make_tuple(rec, total);
+    }
+  }
+  co_return std::make_tuple(boost::system::error_code(), total);
+}
+
 }  // namespace
 
 awaitable<ClientResult> Client::send(ClientRequest request) {
@@ -340,7 +381,7 @@ awaitable<ClientResult> Client::send(ClientRequest request) {
     parser.body_limit(opts.max_response_body);
     parser.header_limit(64 * 1024);
     if (request.method == Method::head) parser.skip(true);
-    auto [rec, read] = co_await bhttp::async_read(conn->socket, conn->buffer, parser, use_tuple);
+    auto [rec, read] = co_await read_response(*conn, parser);
     if (rec) {
       const bool got_bytes = parser.got_some() || read > 0;
       if (reused && attempt == 0 && !got_bytes && !dog.fired() && replayable &&

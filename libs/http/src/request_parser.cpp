@@ -2,6 +2,7 @@
 
 #include <boost/beast/http/error.hpp>
 
+#include <mercado/core/boost_assertion.hpp>
 #include <mercado/http/headers.hpp>
 
 namespace mercado::http::detail {
@@ -17,7 +18,15 @@ RequestParser::RequestParser(Request& req, std::size_t body_limit, std::uint32_t
 
 std::size_t RequestParser::feed(std::string_view data, ParseFailure& failure, std::string& detail) {
   beast::error_code ec;
-  std::size_t n = put(boost::asio::const_buffer(data.data(), data.size()), ec);
+  std::size_t n = 0;
+  try {
+    n = put(boost::asio::const_buffer(data.data(), data.size()), ec);
+  } catch (const core::BoostAssertion&) {
+    // Beast's parser reached an internal assertion on malformed input: refuse the request.
+    failure = ParseFailure::bad_request;
+    detail = "malformed HTTP request";
+    return 0;
+  }
   if (!ec || ec == bhttp::error::need_more) {
     failure = ParseFailure::none;
     return n;
@@ -61,6 +70,9 @@ void RequestParser::on_response_impl(int, beast::string_view, int, beast::error_
 
 void RequestParser::on_field_impl(bhttp::field f, beast::string_view name, beast::string_view value,
                                   beast::error_code&) {
+  // Trailer fields of a chunked body arrive after the head was indexed; the head must not
+  // change any more (its views are live), and no handler relies on trailers: drop them.
+  if (is_header_done()) return;
   switch (f) {
     case bhttp::field::host: has_host_ = true; break;
     case bhttp::field::content_length: has_content_length_ = true; break;

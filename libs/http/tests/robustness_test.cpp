@@ -163,3 +163,53 @@ TEST(Robustness, SlowlorisIsCutOff) {
 
 }  // namespace
 }  // namespace mercado::http
+
+// Regression (found by fuzz/http_request_fuzz): Beast 1.81's parser asserts when a final
+// chunk arrives split across reads and is followed by a bare LF. It must be a 400.
+#include "request_parser.hpp"
+
+namespace mercado::http {
+namespace {
+
+TEST(Robustness, SplitFinalChunkWithBareLfIsABadRequestNotACrash) {
+  Request req;
+  detail::RequestParser parser(req, 1024, 1024);
+  std::string first = "POST /orders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n";
+  detail::ParseFailure failure = detail::ParseFailure::none;
+  std::string why;
+  std::size_t used = parser.feed(first, failure, why);
+  ASSERT_EQ(failure, detail::ParseFailure::none);
+  std::string rest = first.substr(used) + "\n";
+  parser.feed(rest, failure, why);
+  EXPECT_EQ(failure, detail::ParseFailure::bad_request);
+}
+
+}  // namespace
+}  // namespace mercado::http
+
+namespace mercado::http {
+namespace {
+
+// Regression (found by fuzz/http_request_fuzz): trailer fields after a chunked body must not
+// touch the already indexed head (they used to grow it under the live views).
+TEST(Robustness, ChunkedTrailersLeaveTheHeadIntact) {
+  Request req;
+  detail::RequestParser parser(req, 1 << 20, 1 << 14);
+  std::string in = "POST /orders?x=1 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "5\r\nhello\r\n0\r\n";
+  for (int i = 0; i < 200; ++i) in += "X-Trailer-" + std::to_string(i) + ": " + std::string(50, 'v') + "\r\n";
+  in += "\r\n";
+  detail::ParseFailure failure = detail::ParseFailure::none;
+  std::string why;
+  parser.feed(in, failure, why);
+  ASSERT_EQ(failure, detail::ParseFailure::none) << why;
+  ASSERT_TRUE(parser.is_done());
+  EXPECT_EQ(req.path(), "/orders");
+  EXPECT_EQ(req.query("x"), "1");
+  EXPECT_EQ(req.header("host"), "h");
+  EXPECT_EQ(req.body(), "hello");
+  EXPECT_FALSE(req.header("X-Trailer-1"));
+}
+
+}  // namespace
+}  // namespace mercado::http
