@@ -299,6 +299,13 @@ awaitable<ClientResult> Client::send(ClientRequest request) {
   head += "\r\ntraceparent: ";
   head += span.context().traceparent();
   head += "\r\n";
+  {
+    auto budget = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    head += kDeadlineHeader;
+    head += ": ";
+    head += std::to_string(std::max<std::int64_t>(budget, 0));
+    head += "\r\n";
+  }
   if (!request.content_type.empty()) {
     head += "Content-Type: ";
     head += request.content_type;
@@ -315,7 +322,10 @@ awaitable<ClientResult> Client::send(ClientRequest request) {
     if (name.find_first_of("\r\n:") != std::string::npos || value.find_first_of("\r\n") != std::string::npos) {
       co_return std::unexpected(ClientError{ClientErrc::invalid_url, "header " + name + " contains CR/LF"});
     }
-    if (iequals(name, "host") || iequals(name, "content-length") || iequals(name, "traceparent")) continue;
+    if (iequals(name, "host") || iequals(name, "content-length") || iequals(name, "traceparent") ||
+        iequals(name, kDeadlineHeader)) {
+      continue;
+    }
     head += name;
     head += ": ";
     head += value;

@@ -56,6 +56,7 @@ Request& Request::operator=(Request&& other) noexcept {
   keep_alive_ = other.keep_alive_;
   route_ = other.route_;
   params_ = other.params_;
+  deadline_ = other.deadline_;
   span_ = std::move(other.span_);
   remote_address_ = std::move(other.remote_address_);
   locals_ = std::move(other.locals_);
@@ -94,6 +95,7 @@ void Request::reset() noexcept {
   version_ = 11;
   keep_alive_ = true;
   params_.size = 0;
+  deadline_.reset();
   locals_.clear();
   remote_address_.clear();
 }

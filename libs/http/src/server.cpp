@@ -19,6 +19,7 @@
 #include <limits>
 #include <mutex>
 
+#include <mercado/http/client.hpp>
 #include <mercado/http/problem.hpp>
 #include <mercado/observability/log.hpp>
 
@@ -597,6 +598,13 @@ awaitable<Response> ServerCore::handle(Request& req) {
   const auto start = Clock::now();
   std::optional<obs::TraceContext> parent;
   if (auto tp = req.header("traceparent")) parent = obs::TraceContext::parse(*tp);
+  if (auto budget = req.header(kDeadlineHeader)) {
+    std::int64_t ms = 0;
+    auto [ptr, ec] = std::from_chars(budget->data(), budget->data() + budget->size(), ms);
+    if (ec == std::errc() && ptr == budget->data() + budget->size() && ms >= 0) {
+      req.set_deadline(start + std::chrono::milliseconds(std::min<std::int64_t>(ms, 3'600'000)));
+    }
+  }
 
   Router::Match match = router_.match(req.method(), req.path());
   std::string_view endpoint = match.kind == Router::Match::Kind::not_found

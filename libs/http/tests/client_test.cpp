@@ -33,6 +33,11 @@ void routes(Server& s) {
     std::string tp(req.header("traceparent").value_or(""));
     co_return Response::text(200, tp + "|" + req.trace().trace_id_hex());
   });
+  s.router().get("/deadline", [](Request& req) -> asio::awaitable<Response> {
+    if (!req.deadline()) co_return Response::text(200, "none");
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*req.deadline() - std::chrono::steady_clock::now());
+    co_return Response::text(200, std::to_string(left.count()));
+  });
   s.router().get("/big", [](Request&) -> asio::awaitable<Response> {
     co_return Response::text(200, std::string(100'000, 'x'));
   });
@@ -130,6 +135,21 @@ TEST(Client, PropagatesTraceparent) {
   EXPECT_EQ(sent->trace_id, parent.trace_id);          // same trace
   EXPECT_NE(sent->span_id, parent.span_id);            // the client span is a child
   EXPECT_EQ(r->body.substr(bar + 1), parent.trace_id_hex());  // the server continued it
+}
+
+TEST(Client, TheDeadlineTravelsDownstream) {
+  TestServer ts(routes);
+  Client client;
+  auto r = testing::run<ClientResult>([&]() -> asio::awaitable<ClientResult> {
+    ClientRequest req;
+    req.url = ts.url("/deadline");
+    req.deadline = std::chrono::steady_clock::now() + 1500ms;
+    co_return co_await client.send(std::move(req));
+  });
+  ASSERT_TRUE(r);
+  long left = std::stol(r->body);
+  EXPECT_GT(left, 0);
+  EXPECT_LE(left, 1500);
 }
 
 TEST(Client, Expect2xxTurnsStatusesIntoErrors) {

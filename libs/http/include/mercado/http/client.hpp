@@ -70,6 +70,10 @@ struct ClientRequest {
   std::optional<core::SteadyTime> deadline;  // absolute; default now + request_timeout
 };
 
+// The header that carries a call's remaining time budget downstream, in milliseconds.
+// The client sends it on every call; the server turns it into Request::deadline().
+inline constexpr std::string_view kDeadlineHeader = "X-Request-Timeout-Ms";
+
 struct ClientResponse {
   int status = 0;
   Headers headers;

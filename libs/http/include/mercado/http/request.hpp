@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include <mercado/core/clock.hpp>
 #include <mercado/core/error.hpp>
 #include <mercado/http/headers.hpp>
 #include <mercado/http/method.hpp>
@@ -79,6 +80,11 @@ class Request {
   // A path parameter converted to an integer: invalid_argument error when it is not one.
   Result<std::int64_t> param_int(std::string_view name) const;
 
+  // The caller's deadline, when it sent one (header X-Request-Timeout-Ms, read on arrival).
+  // Outbound calls made for this request should not outlive it.
+  std::optional<core::SteadyTime> deadline() const noexcept { return deadline_; }
+  void set_deadline(std::optional<core::SteadyTime> d) noexcept { deadline_ = d; }
+
   // This request's server span; its context is what outbound calls should carry.
   obs::Span& span() noexcept { return span_; }
   const obs::TraceContext& trace() const noexcept { return span_.context(); }
@@ -122,6 +128,7 @@ class Request {
 
   std::string_view route_;
   PathParams params_;
+  std::optional<core::SteadyTime> deadline_;
   obs::Span span_;
   std::string remote_address_;
   std::vector<std::pair<std::string, std::string>> locals_;
