@@ -3,7 +3,7 @@
 add_library(mercado_build_flags INTERFACE)
 target_compile_options(mercado_build_flags INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align -Woverloaded-virtual
-  -Wnull-dereference -Wimplicit-fallthrough
+  -Wimplicit-fallthrough
   -Wno-missing-field-initializers  # designated initializers for option structs are idiomatic here
   -Wno-mismatched-new-delete       # GCC 12 false positive on Asio coroutine frames (operator new/delete pair)
   $<$<BOOL:${MERCADO_WERROR}>:-Werror>)
