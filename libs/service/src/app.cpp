@@ -3,6 +3,9 @@
 #include <cstdio>
 #include <fstream>
 
+#include <boost/asio/co_spawn.hpp>
+
+#include <mercado/http/otlp_exporter.hpp>
 #include <mercado/http/service_routes.hpp>
 #include <mercado/observability/log.hpp>
 
@@ -30,6 +33,12 @@ std::optional<int> App::init(int argc, const char* const* argv) {
   readiness_ = std::make_shared<http::Readiness>();
   client_ = std::make_unique<http::Client>();
   obs::register_process_metrics(obs::Registry::global());
+  if (!o.otlp_endpoint.empty()) {
+    otlp_ = http::OtlpExporter::start(runtime_->context(0), {.endpoint = o.otlp_endpoint,
+                                                               .service_name = o.service_name,
+                                                               .instance = o.instance_id});
+    obs::set_span_exporter(otlp_);
+  }
   http::add_service_routes(*server_, {o.service_name, o.instance_id}, readiness_);
   return std::nullopt;
 }
@@ -49,7 +58,15 @@ int App::run() {
   port_ = *port;
   runtime_->on_shutdown_signal([this](int signo) {
     log::info("signal received, draining", {{"signal", signo}});
-    server_->shutdown(config_.service().shutdown_grace(), [this] { runtime_->stop(); });
+    server_->shutdown(config_.service().shutdown_grace(), [this] {
+      if (!otlp_) {
+        runtime_->stop();
+        return;
+      }
+      // Send the spans of the last requests before stopping.
+      otlp_->stop();
+      boost::asio::co_spawn(runtime_->context(0), otlp_->flush(), [this](std::exception_ptr) { runtime_->stop(); });
+    });
   });
   log::info("listening", {{"url", base_url()},
                           {"io_threads", o.io_threads},

@@ -20,6 +20,7 @@
 #include <mercado/core/config.hpp>
 #include <mercado/core/io_runtime.hpp>
 #include <mercado/http/client.hpp>
+#include <mercado/http/otlp_exporter.hpp>
 #include <mercado/http/readiness.hpp>
 #include <mercado/http/server.hpp>
 #include <mercado/observability/metrics.hpp>
@@ -61,6 +62,7 @@ class App {
   std::unique_ptr<http::Server> server_;
   std::shared_ptr<http::Readiness> readiness_;
   std::unique_ptr<http::Client> client_;
+  std::shared_ptr<http::OtlpExporter> otlp_;
   std::uint16_t port_ = 0;
 };
 
