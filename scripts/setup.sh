@@ -10,11 +10,11 @@ build_pkgs=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-all-dev libboost-json1.81-dev libboost-url1.81-dev
   libspdlog-dev libfmt-dev libcli11-dev libssl-dev
-  libsqlite3-dev libpq-dev librabbitmq-dev libyaml-cpp-dev libsodium-dev
+  libsqlite3-dev libpq-dev librabbitmq-dev libyaml-cpp-dev libsodium-dev libjwt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   curl
 )
-test_pkgs=(prometheus clang-16 libclang-rt-16-dev)
+test_pkgs=(prometheus clang-16 libclang-rt-16-dev postgresql-15 rabbitmq-server)
 bench_pkgs=(nginx wrk linux-perf valgrind)
 
 want=("${build_pkgs[@]}")

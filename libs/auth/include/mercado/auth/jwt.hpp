@@ -1,0 +1,63 @@
+#pragma once
+// JSON Web Tokens (RFC 7519) signed with HS256, through libjwt. The issuer signs
+// {iss, sub, iat, exp} (+ extra string claims); verifiers check the signature, that the
+// header's alg is exactly HS256 (no "none", no algorithm confusion), the issuer, and exp /
+// nbf with a small leeway. Secrets are never logged. Thread-safe (immutable after construction).
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include <mercado/core/clock.hpp>
+#include <mercado/core/error.hpp>
+
+namespace mercado::auth {
+
+struct Claims {
+  std::string issuer;
+  std::string subject;
+  std::int64_t issued_at = 0;   // seconds since epoch
+  std::int64_t expires_at = 0;  // seconds since epoch
+  std::map<std::string, std::string> extra;
+};
+
+class JwtIssuer {
+ public:
+  JwtIssuer(std::string secret, std::string issuer, std::chrono::seconds ttl,
+            const core::Clock& clock = core::SystemClock::instance());
+  Result<std::string> issue(std::string_view subject, const std::map<std::string, std::string>& extra = {}) const;
+  std::chrono::seconds ttl() const noexcept { return ttl_; }
+
+ private:
+  std::string secret_;
+  std::string issuer_;
+  std::chrono::seconds ttl_;
+  const core::Clock& clock_;
+};
+
+class JwtVerifier {
+ public:
+  JwtVerifier(std::string secret, std::string issuer, std::chrono::seconds leeway = std::chrono::seconds(30),
+              const core::Clock& clock = core::SystemClock::instance());
+  // unauthenticated with a client-safe reason ("token expired", "invalid signature", ...).
+  Result<Claims> verify(std::string_view token) const;
+
+ private:
+  std::string secret_;
+  std::string issuer_;
+  std::chrono::seconds leeway_;
+  const core::Clock& clock_;
+};
+
+// Reads the signing secret: the file named by `file_path` (trailing newline stripped) when
+// set, else `env_value`. invalid_argument when neither gives at least 32 bytes.
+Result<std::string> load_secret(std::string_view file_path, std::string_view env_value);
+
+// Reads the claims of a token WITHOUT verifying it (e.g. to find whose key to verify
+// with, as Kong's jwt plugin does with `iss`). Never trust the result by itself.
+Result<Claims> peek_claims(std::string_view token);
+// The token's header "alg" without verifying it.
+Result<std::string> peek_algorithm(std::string_view token);
+
+}  // namespace mercado::auth

@@ -1,0 +1,123 @@
+#include <mercado/auth/bearer.hpp>
+#include <mercado/auth/jwt.hpp>
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+namespace mercado::auth {
+namespace {
+
+using namespace std::chrono_literals;
+const std::string kSecret(40, 's');
+
+std::string b64url(std::string_view in) {
+  static constexpr char kA[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  unsigned buf = 0;
+  int bits = 0;
+  for (unsigned char c : in) {
+    buf = (buf << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += kA[(buf >> bits) & 63];
+    }
+  }
+  if (bits > 0) out += kA[(buf << (6 - bits)) & 63];
+  return out;
+}
+
+TEST(Jwt, IssueThenVerify) {
+  core::ManualClock clock;
+  JwtIssuer issuer(kSecret, "mercado-users", 3600s, clock);
+  JwtVerifier verifier(kSecret, "mercado-users", 30s, clock);
+  auto token = issuer.issue("user-1", {{"email", "a@b.co"}});
+  ASSERT_TRUE(token);
+  auto claims = verifier.verify(*token);
+  ASSERT_TRUE(claims) << claims.error().message;
+  EXPECT_EQ(claims->subject, "user-1");
+  EXPECT_EQ(claims->issuer, "mercado-users");
+  EXPECT_EQ(claims->expires_at - claims->issued_at, 3600);
+  EXPECT_EQ(claims->extra.at("email"), "a@b.co");
+}
+
+TEST(Jwt, ExpiryIsCheckedWithLeeway) {
+  core::ManualClock clock;
+  JwtIssuer issuer(kSecret, "i", 60s, clock);
+  JwtVerifier verifier(kSecret, "i", 30s, clock);
+  auto token = *issuer.issue("u");
+  clock.advance(85s);
+  EXPECT_TRUE(verifier.verify(token));
+  clock.advance(10s);
+  auto r = verifier.verify(token);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::unauthenticated);
+  EXPECT_EQ(r.error().message, "token expired");
+}
+
+TEST(Jwt, RejectsWrongSecretIssuerAndTampering) {
+  JwtIssuer issuer(kSecret, "i", 60s);
+  auto token = *issuer.issue("u");
+  EXPECT_EQ(JwtVerifier(std::string(40, 'x'), "i").verify(token).error().message, "invalid signature");
+  EXPECT_EQ(JwtVerifier(kSecret, "other").verify(token).error().message, "unexpected token issuer");
+  std::string tampered = token;
+  tampered[tampered.find('.') + 3] ^= 1;
+  EXPECT_FALSE(JwtVerifier(kSecret, "i").verify(tampered));
+  EXPECT_FALSE(JwtVerifier(kSecret, "i").verify("garbage"));
+  EXPECT_FALSE(JwtVerifier(kSecret, "i").verify(""));
+}
+
+TEST(Jwt, RejectsAlgNoneAndOtherAlgorithms) {
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  std::string payload = R"({"iss":"i","sub":"admin","exp":)" + std::to_string(now + 600) + "}";
+  std::string none = b64url(R"({"alg":"none","typ":"JWT"})") + "." + b64url(payload) + ".";
+  auto r = JwtVerifier(kSecret, "i").verify(none);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "unsupported token algorithm (HS256 expected)");
+  std::string hs512 = b64url(R"({"alg":"HS512","typ":"JWT"})") + "." + b64url(payload) + ".AAAA";
+  EXPECT_FALSE(JwtVerifier(kSecret, "i").verify(hs512));
+  EXPECT_EQ(*peek_algorithm(none), "none");
+}
+
+TEST(Jwt, PeekReadsClaimsWithoutTheKey) {
+  auto token = *JwtIssuer(kSecret, "consumer-key", 60s).issue("u");
+  auto c = peek_claims(token);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->issuer, "consumer-key");
+}
+
+TEST(Jwt, SecretLoading) {
+  EXPECT_FALSE(load_secret("", "short"));
+  EXPECT_TRUE(load_secret("", kSecret));
+  EXPECT_FALSE(load_secret("/nonexistent/secret", kSecret));
+}
+
+TEST(Bearer, AuthenticateAndOwnership) {
+  JwtIssuer issuer(kSecret, "i", 60s);
+  JwtVerifier verifier(kSecret, "i");
+  auto token = *issuer.issue("user-7");
+
+  auto none = http::Request::make(http::Method::get, "/users/user-7");
+  auto missing = authenticate(none, verifier);
+  ASSERT_FALSE(missing);
+  auto res = unauthorized(none, missing.error());
+  EXPECT_EQ(res.status, 401);
+  EXPECT_EQ(res.headers.get("WWW-Authenticate"), "Bearer");
+
+  auto bad = http::Request::make(http::Method::get, "/users/user-7", {{"Authorization", "Bearer nope"}});
+  auto invalid = authenticate(bad, verifier);
+  ASSERT_FALSE(invalid);
+  EXPECT_EQ(unauthorized(bad, invalid.error()).headers.get("WWW-Authenticate"), "Bearer error=\"invalid_token\"");
+
+  auto good = http::Request::make(http::Method::get, "/users/user-7", {{"Authorization", "Bearer " + token}});
+  auto claims = authenticate(good, verifier);
+  ASSERT_TRUE(claims);
+  EXPECT_FALSE(require_subject(good, *claims, "user-7"));
+  auto denied = require_subject(good, *claims, "user-8");
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->status, 403);
+}
+
+}  // namespace
+}  // namespace mercado::auth
