@@ -65,3 +65,64 @@ TEST(BlockingPool, ManyConcurrentCallsAllComplete) {
 
 }  // namespace
 }  // namespace mercado::core
+
+#include <mercado/core/notifier.hpp>
+#include <mercado/core/uuid.hpp>
+
+#include <set>
+
+namespace mercado::core {
+namespace {
+
+TEST(Notifier, WakesWaitersOnOtherThreadsAndNeverLosesANotification) {
+  Notifier n;
+  asio::io_context a, b;
+  std::atomic<int> woken{0};
+  auto waiter = [&]() -> asio::awaitable<void> {
+    std::uint64_t seen = n.generation();
+    auto g = co_await n.wait(seen, std::chrono::hours(1));
+    if (g != seen) ++woken;
+  };
+  asio::co_spawn(a, waiter(), asio::detached);
+  asio::co_spawn(b, waiter(), asio::detached);
+  a.poll();  // both are registered before notify
+  b.poll();
+  std::thread ta([&] { a.run(); });
+  std::thread tb([&] { b.run(); });
+  n.notify_all();
+  ta.join();
+  tb.join();
+  EXPECT_EQ(woken.load(), 2);
+  // A notification that happened before wait() started returns at once.
+  asio::io_context c;
+  std::uint64_t stale = n.generation() - 1;
+  bool immediate = false;
+  asio::co_spawn(c, [&]() -> asio::awaitable<void> {
+    co_await n.wait(stale, std::chrono::hours(1));
+    immediate = true;
+  }, asio::detached);
+  c.run();
+  EXPECT_TRUE(immediate);
+}
+
+TEST(Notifier, TimesOutWithoutANotification) {
+  Notifier n;
+  asio::io_context c;
+  std::uint64_t got = 99;
+  asio::co_spawn(c, [&]() -> asio::awaitable<void> { got = co_await n.wait(n.generation(), std::chrono::milliseconds(5)); },
+                 asio::detached);
+  c.run();
+  EXPECT_EQ(got, 0U);
+}
+
+TEST(Uuid, Version4AndUnique) {
+  std::set<std::string> ids;
+  for (int i = 0; i < 1000; ++i) ids.insert(new_uuid());
+  EXPECT_EQ(ids.size(), 1000U);
+  auto id = *ids.begin();
+  EXPECT_EQ(id.size(), 36U);
+  EXPECT_EQ(id[14], '4');
+}
+
+}  // namespace
+}  // namespace mercado::core
