@@ -18,3 +18,8 @@ find_program(CCACHE_PROGRAM ccache)
 if(CCACHE_PROGRAM)
   set(CMAKE_CXX_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
 endif()
+
+# Storage and messaging (libs/storage, libs/messaging): SQLite, libpq, rabbitmq-c.
+find_package(SQLite3 REQUIRED)
+pkg_check_modules(PQ REQUIRED IMPORTED_TARGET libpq)
+find_package(rabbitmq-c REQUIRED CONFIG)

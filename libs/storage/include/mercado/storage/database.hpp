@@ -1,0 +1,123 @@
+#pragma once
+// One database of one service, chosen by DATABASE_URL:
+//   sqlite:///var/lib/mercado/orders.db[?synchronous=full|normal]   (embedded default)
+//   sqlite://relative/orders.db
+//   postgres://user:pass@host:5432/orders[?sslmode=...]              (postgresql:// too)
+//
+// The unit of work is a transaction function. It runs on a worker of the BlockingPool,
+// with one connection, inside BEGIN ... COMMIT, and never on an io thread:
+//
+//   Result<OrderId> id = co_await db.transaction([&](storage::Tx& tx) -> Result<OrderId> {
+//     auto r = tx.query("INSERT INTO orders(customer) VALUES ($1) RETURNING id", customer);
+//     if (!r) return std::unexpected(r.error());
+//     outbox.add(tx, "OrderCreated", {...});              // same transaction
+//     return OrderId{r->front().get<std::int64_t>(0)};
+//   });
+//
+// The function's Result decides the outcome: a value commits, an error rolls back and is
+// returned unchanged. If COMMIT itself fails, its error is returned and nothing is applied.
+// An exception thrown by the function rolls back and propagates to the awaiting coroutine.
+// The function must not co_await (it is a plain function) and must not start another
+// transaction on the same Database (it would hold two connections; with a pool of one it
+// would deadlock until acquire_timeout).
+//
+// SQLite: WAL journal, busy timeout, foreign keys on; write transactions take the write
+// lock up front (BEGIN IMMEDIATE) and writers of one process queue on a mutex instead of
+// spinning in the busy handler; readers run concurrently. synchronous=full (default) makes
+// each commit durable across power loss; normal only across process crashes.
+// PostgreSQL: a pool of up to max_connections connections, READ COMMITTED, statements
+// prepared per connection; a broken connection is dropped and replaced on next use.
+//
+// Thread-safety: a Database may be used from any number of threads and coroutines.
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include <boost/asio/awaitable.hpp>
+
+#include <mercado/core/blocking_pool.hpp>
+#include <mercado/core/error.hpp>
+#include <mercado/storage/tx.hpp>
+
+namespace mercado::storage {
+
+enum class TxMode : std::uint8_t {
+  write,  // may write; SQLite takes the write lock at BEGIN
+  read,   // read-only; SQLite runs concurrently with the writer, PostgreSQL BEGIN READ ONLY
+};
+
+struct DatabaseOptions {
+  // PostgreSQL: pool size. SQLite: connections kept open (readers run in parallel).
+  std::size_t max_connections = 4;
+  // How long a transaction waits for a free connection before Errc::unavailable.
+  std::chrono::milliseconds acquire_timeout{10000};
+  // SQLite: how long a writer waits for another process's write lock.
+  std::chrono::milliseconds busy_timeout{10000};
+  // PostgreSQL: TCP connect timeout.
+  std::chrono::seconds connect_timeout{5};
+};
+
+template <class R>
+struct IsResult : std::false_type {};
+template <class T>
+struct IsResult<Result<T>> : std::true_type {};
+
+class Database {
+ public:
+  virtual ~Database() = default;
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  virtual Dialect dialect() const noexcept = 0;
+  // The URL with any password removed, for logs.
+  virtual std::string describe() const = 0;
+  core::BlockingPool& pool() const noexcept { return pool_; }
+
+  // Runs `f(Tx&)` in a transaction on a pool worker; see the file comment.
+  template <class F>
+  boost::asio::awaitable<std::invoke_result_t<F&, Tx&>> transaction(F f, TxMode mode = TxMode::write) {
+    co_return co_await pool_.run([this, &f, mode] { return transaction_blocking(f, mode); });
+  }
+
+  // The same, on the calling thread, which must not be an io thread (a pool worker or a
+  // thread of its own).
+  template <class F>
+  std::invoke_result_t<F&, Tx&> transaction_blocking(F&& f, TxMode mode = TxMode::write) {
+    using R = std::invoke_result_t<F&, Tx&>;
+    static_assert(IsResult<R>::value, "the transaction function must return mercado::Result<T>");
+    std::optional<R> out;
+    Result<void> status = run(mode, [&](Tx& tx) -> Result<void> {
+      out.emplace(f(tx));
+      if (out->has_value()) return {};
+      return std::unexpected(out->error());
+    });
+    if (out && !out->has_value()) return std::move(*out);  // the function's own error
+    if (!status) return R(std::unexpected(std::move(status.error())));
+    return std::move(*out);
+  }
+
+ protected:
+  explicit Database(core::BlockingPool& pool) : pool_(pool) {}
+  // Runs body between BEGIN and COMMIT (or ROLLBACK when it, or a statement, failed), then
+  // the commit hooks. Returns body's error, or the BEGIN/COMMIT error.
+  virtual Result<void> run(TxMode mode, const std::function<Result<void>(Tx&)>& body) = 0;
+
+ private:
+  core::BlockingPool& pool_;
+};
+
+// Opens the database named by `url` (see the file comment). Blocking: it opens or connects
+// once to check the URL, so call it at start-up or from a pool worker. Errors:
+// invalid_argument for a malformed or unsupported URL, unavailable when the database cannot
+// be opened or reached. `pool` must outlive the Database.
+Result<std::shared_ptr<Database>> open_database(std::string_view url, core::BlockingPool& pool,
+                                                const DatabaseOptions& options = {});
+
+}  // namespace mercado::storage

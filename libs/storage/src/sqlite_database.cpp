@@ -1,0 +1,371 @@
+#include "sqlite_database.hpp"
+
+#include <sqlite3.h>
+
+#include <cctype>
+#include <unordered_map>
+
+#include <mercado/storage/errors.hpp>
+
+#include "sql_text.hpp"
+
+namespace mercado::storage::detail {
+namespace {
+
+Error sqlite_error(int rc, sqlite3* db, std::string_view sql) {
+  std::string detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  std::string internal = detail + " [" + std::to_string(rc) + "]";
+  if (!sql.empty()) internal += " in: " + excerpt(sql);
+  switch (rc) {
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+      return db_error(Errc::conflict, kUniqueViolation, "duplicate record", internal);
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+      return db_error(Errc::conflict, kForeignKeyViolation, "referenced record missing or in use", internal);
+    case SQLITE_CONSTRAINT_NOTNULL:
+      return db_error(Errc::unprocessable, kNotNullViolation, "a required value is missing", internal);
+    case SQLITE_CONSTRAINT_CHECK:
+      return db_error(Errc::unprocessable, kCheckViolation, "a value violates a rule", internal);
+    default:
+      break;
+  }
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return db_error(Errc::unavailable, kBusy, "database busy", internal);
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_PERM:
+      return db_error(Errc::unavailable, kConnection, "database unavailable", internal);
+    case SQLITE_CONSTRAINT:
+      return db_error(Errc::unprocessable, kCheckViolation, "a value violates a rule", internal);
+    default:
+      return db_error(Errc::internal, "", "database statement failed", internal);
+  }
+}
+
+}  // namespace
+
+// One sqlite3 handle and its prepared statements. Used by one thread at a time.
+class SqliteConnection {
+ public:
+  explicit SqliteConnection(sqlite3* db) : db_(db) {}
+  ~SqliteConnection() {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+  SqliteConnection(const SqliteConnection&) = delete;
+  SqliteConnection& operator=(const SqliteConnection&) = delete;
+
+  sqlite3* handle() const noexcept { return db_; }
+
+  Result<sqlite3_stmt*> prepare(std::string_view sql) {
+    // Heterogeneous lookup would need C++20 transparent hashing of std::string; the key
+    // copy is small next to a statement's execution.
+    std::string key(sql);
+    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+    std::string translated = dollar_to_question(sql);
+    sqlite3_stmt* stmt = nullptr;
+    const char* tail = nullptr;
+    int rc = sqlite3_prepare_v3(db_, translated.c_str(), static_cast<int>(translated.size() + 1),
+                                SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
+    if (rc != SQLITE_OK) return std::unexpected(sqlite_error(rc, db_, sql));
+    if (stmt == nullptr) {
+      return std::unexpected(db_error(Errc::internal, "", "database statement failed",
+                                      "empty statement: " + excerpt(sql)));
+    }
+    for (; tail && *tail; ++tail) {
+      if (!std::isspace(static_cast<unsigned char>(*tail)) && *tail != ';') {
+        sqlite3_finalize(stmt);
+        return std::unexpected(db_error(Errc::internal, "", "database statement failed",
+                                        "more than one statement (use exec_script): " + excerpt(sql)));
+      }
+    }
+    cache_.emplace(std::move(key), stmt);
+    return stmt;
+  }
+
+  Result<void> bind(sqlite3_stmt* stmt, std::string_view sql, std::span<const Param> params) {
+    int expected = sqlite3_bind_parameter_count(stmt);
+    if (expected != static_cast<int>(params.size())) {
+      return std::unexpected(db_error(Errc::internal, "", "database statement failed",
+                                      "statement takes " + std::to_string(expected) + " parameters, " +
+                                          std::to_string(params.size()) + " given: " + excerpt(sql)));
+    }
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const Param& p = params[i];
+      int idx = static_cast<int>(i + 1);
+      int rc = SQLITE_OK;
+      switch (p.kind()) {
+        case Param::Kind::null: rc = sqlite3_bind_null(stmt, idx); break;
+        case Param::Kind::integer:
+        case Param::Kind::boolean: rc = sqlite3_bind_int64(stmt, idx, p.integer()); break;
+        case Param::Kind::real: rc = sqlite3_bind_double(stmt, idx, p.real()); break;
+        case Param::Kind::text:
+          rc = sqlite3_bind_text64(stmt, idx, p.text().data(), p.text().size(), SQLITE_STATIC, SQLITE_UTF8);
+          break;
+        case Param::Kind::blob:
+          rc = sqlite3_bind_blob64(stmt, idx, p.blob().data(), p.blob().size(), SQLITE_STATIC);
+          break;
+      }
+      if (rc != SQLITE_OK) return std::unexpected(sqlite_error(rc, db_, sql));
+    }
+    return {};
+  }
+
+  // Steps the statement to completion; collects rows into `rows` when given.
+  Result<std::int64_t> step_all(sqlite3_stmt* stmt, std::string_view sql, Rows* rows) {
+    sqlite3_int64 before = sqlite3_total_changes64(db_);
+    int columns = sqlite3_column_count(stmt);
+    if (rows) {
+      std::vector<std::string> names;
+      names.reserve(static_cast<std::size_t>(columns));
+      for (int c = 0; c < columns; ++c) names.emplace_back(sqlite3_column_name(stmt, c));
+      *rows = Rows(std::move(names));
+    }
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      if (!rows) continue;
+      for (int c = 0; c < columns; ++c) {
+        switch (sqlite3_column_type(stmt, c)) {
+          case SQLITE_INTEGER: rows->push(static_cast<std::int64_t>(sqlite3_column_int64(stmt, c))); break;
+          case SQLITE_FLOAT: rows->push(sqlite3_column_double(stmt, c)); break;
+          case SQLITE_TEXT: {
+            const auto* t = reinterpret_cast<const char*>(sqlite3_column_text(stmt, c));
+            rows->push(std::string(t, static_cast<std::size_t>(sqlite3_column_bytes(stmt, c))));
+            break;
+          }
+          case SQLITE_BLOB: {
+            const auto* b = static_cast<const std::byte*>(sqlite3_column_blob(stmt, c));
+            rows->push(Blob(b, b + sqlite3_column_bytes(stmt, c)));
+            break;
+          }
+          default: rows->push(std::monostate{}); break;
+        }
+      }
+    }
+    Result<std::int64_t> out = 0;
+    if (rc != SQLITE_DONE) {
+      out = std::unexpected(sqlite_error(rc, db_, sql));
+    } else if (sqlite3_total_changes64(db_) != before) {
+      out = static_cast<std::int64_t>(sqlite3_changes64(db_));
+    }
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    return out;
+  }
+
+  Result<std::int64_t> run(std::string_view sql, std::span<const Param> params, Rows* rows) {
+    auto stmt = prepare(sql);
+    if (!stmt) return std::unexpected(std::move(stmt.error()));
+    if (auto b = bind(*stmt, sql, params); !b) {
+      sqlite3_clear_bindings(*stmt);
+      return std::unexpected(std::move(b.error()));
+    }
+    return step_all(*stmt, sql, rows);
+  }
+
+  Result<void> script(std::string_view sql) {
+    std::string text(sql);
+    char* msg = nullptr;
+    int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &msg);
+    if (rc == SQLITE_OK) return {};
+    Error e = sqlite_error(sqlite3_extended_errcode(db_), db_, sql);
+    if (msg) {
+      e.internal = std::string(msg) + " in: " + excerpt(sql);
+      sqlite3_free(msg);
+    }
+    return std::unexpected(std::move(e));
+  }
+
+ private:
+  sqlite3* db_;
+  std::unordered_map<std::string, sqlite3_stmt*> cache_;
+};
+
+namespace {
+
+class SqliteTx final : public Tx {
+ public:
+  explicit SqliteTx(SqliteConnection& c) : c_(c) {}
+  Dialect dialect() const noexcept override { return Dialect::sqlite; }
+  std::vector<std::function<void()>> hooks() noexcept { return take_hooks(); }
+
+ protected:
+  Result<std::int64_t> do_exec(std::string_view sql, std::span<const Param> params) override {
+    return c_.run(sql, params, nullptr);
+  }
+  Result<Rows> do_query(std::string_view sql, std::span<const Param> params) override {
+    Rows rows;
+    auto r = c_.run(sql, params, &rows);
+    if (!r) return std::unexpected(std::move(r.error()));
+    return rows;
+  }
+  Result<void> do_script(std::string_view sql) override { return c_.script(sql); }
+
+ private:
+  SqliteConnection& c_;
+};
+
+Result<std::unique_ptr<SqliteConnection>> open_connection(const std::string& path,
+                                                          const std::string& synchronous,
+                                                          std::chrono::milliseconds busy_timeout) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    Error e = db_error(Errc::unavailable, kConnection, "database unavailable",
+                       "cannot open " + path + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
+    sqlite3_close_v2(db);
+    return std::unexpected(std::move(e));
+  }
+  auto conn = std::make_unique<SqliteConnection>(db);
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, static_cast<int>(busy_timeout.count()));
+  Rows mode;
+  if (auto r = conn->run("PRAGMA journal_mode=WAL", {}, &mode); !r) return std::unexpected(r.error());
+  if (mode.empty() || mode[0].get<std::string>(0) != "wal") {
+    return std::unexpected(db_error(Errc::unavailable, kConnection, "database unavailable",
+                                    path + ": WAL journal mode not available"));
+  }
+  if (auto r = conn->script("PRAGMA synchronous=" + synchronous + "; PRAGMA foreign_keys=ON;"); !r) {
+    return std::unexpected(r.error());
+  }
+  // Keep the -wal file when the last connection closes, so that watchers of it (the SQLite
+  // event bus) keep watching the same file.
+  int persist = 1;
+  sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+  return conn;
+}
+
+}  // namespace
+
+SqliteDatabase::SqliteDatabase(core::BlockingPool& pool, std::string path, std::string synchronous,
+                               const DatabaseOptions& options)
+    : Database(pool), path_(std::move(path)), synchronous_(std::move(synchronous)), options_(options) {
+  if (options_.max_connections == 0) options_.max_connections = 1;
+}
+
+SqliteDatabase::~SqliteDatabase() = default;
+
+Result<std::shared_ptr<SqliteDatabase>> SqliteDatabase::open(const DatabaseUrl& url, core::BlockingPool& pool,
+                                                             const DatabaseOptions& options) {
+  std::string synchronous = "FULL";
+  for (const auto& [key, value] : url.query) {
+    if (key == "synchronous") {
+      if (value == "full" || value == "FULL") {
+        synchronous = "FULL";
+      } else if (value == "normal" || value == "NORMAL") {
+        synchronous = "NORMAL";
+      } else {
+        return fail(Errc::invalid_argument, "sqlite URL: synchronous must be full or normal");
+      }
+    } else {
+      return fail(Errc::invalid_argument, "sqlite URL: unknown option '" + key + "'");
+    }
+  }
+  auto db = std::make_shared<SqliteDatabase>(pool, url.path, synchronous, options);
+  auto conn = open_connection(db->path_, db->synchronous_, options.busy_timeout);
+  if (!conn) return std::unexpected(std::move(conn.error()));
+  db->open_ = 1;
+  db->release(std::move(*conn));
+  return db;
+}
+
+Result<std::unique_ptr<SqliteConnection>> SqliteDatabase::acquire() {
+  std::unique_lock lock(mutex_);
+  auto deadline = std::chrono::steady_clock::now() + options_.acquire_timeout;
+  while (idle_.empty() && open_ >= options_.max_connections) {
+    if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
+        open_ >= options_.max_connections) {
+      return std::unexpected(db_error(Errc::unavailable, kBusy, "database busy",
+                                      "no free SQLite connection within the acquire timeout"));
+    }
+  }
+  if (!idle_.empty()) {
+    auto c = std::move(idle_.back());
+    idle_.pop_back();
+    return c;
+  }
+  ++open_;
+  lock.unlock();
+  auto c = open_connection(path_, synchronous_, options_.busy_timeout);
+  if (!c) {
+    lock.lock();
+    --open_;
+    cv_.notify_one();
+  }
+  return c;
+}
+
+void SqliteDatabase::release(std::unique_ptr<SqliteConnection> c) {
+  std::lock_guard lock(mutex_);
+  if (c) {
+    idle_.push_back(std::move(c));
+  } else {
+    --open_;
+  }
+  cv_.notify_one();
+}
+
+Result<void> SqliteDatabase::run(TxMode mode, const std::function<Result<void>(Tx&)>& body) {
+  std::unique_lock<std::timed_mutex> writer(write_mutex_, std::defer_lock);
+  if (mode == TxMode::write && !writer.try_lock_for(options_.acquire_timeout)) {
+    return std::unexpected(db_error(Errc::unavailable, kBusy, "database busy",
+                                    "the process's SQLite writer lock was not free within the acquire timeout"));
+  }
+  auto conn = acquire();
+  if (!conn) return std::unexpected(std::move(conn.error()));
+  SqliteConnection& c = **conn;
+  auto give_back = [&] { release(std::move(*conn)); };
+
+  // A read transaction is made read-only (query_only) for the same semantics as
+  // PostgreSQL's BEGIN READ ONLY.
+  auto end_read_only = [&] {
+    if (mode == TxMode::read) (void)c.run("PRAGMA query_only=0", {}, nullptr);
+  };
+  if (mode == TxMode::read) {
+    if (auto r = c.run("PRAGMA query_only=1", {}, nullptr); !r) {
+      give_back();
+      return std::unexpected(std::move(r.error()));
+    }
+  }
+  if (auto r = c.run(mode == TxMode::write ? "BEGIN IMMEDIATE" : "BEGIN", {}, nullptr); !r) {
+    end_read_only();
+    give_back();
+    return std::unexpected(std::move(r.error()));
+  }
+  SqliteTx tx(c);
+  Result<void> outcome;
+  try {
+    outcome = body(tx);
+  } catch (...) {
+    (void)c.run("ROLLBACK", {}, nullptr);
+    end_read_only();
+    give_back();
+    throw;
+  }
+  if (outcome && tx.failure()) outcome = std::unexpected(*tx.failure());
+  if (!outcome) {
+    (void)c.run("ROLLBACK", {}, nullptr);
+    end_read_only();
+    give_back();
+    return outcome;
+  }
+  if (auto r = c.run("COMMIT", {}, nullptr); !r) {
+    if (!sqlite3_get_autocommit(c.handle())) (void)c.run("ROLLBACK", {}, nullptr);
+    end_read_only();
+    give_back();
+    return std::unexpected(std::move(r.error()));
+  }
+  end_read_only();
+  give_back();
+  if (writer.owns_lock()) writer.unlock();
+  for (auto& hook : tx.hooks()) hook();
+  return {};
+}
+
+}  // namespace mercado::storage::detail

@@ -1,0 +1,49 @@
+#pragma once
+// The SQLite backend of storage::Database (see database.hpp for its contract).
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <mercado/storage/database.hpp>
+#include <mercado/storage/database_url.hpp>
+
+struct sqlite3;
+
+namespace mercado::storage::detail {
+
+class SqliteConnection;
+
+class SqliteDatabase final : public Database {
+ public:
+  // Opens one connection (creating the file) to check that the database is usable.
+  static Result<std::shared_ptr<SqliteDatabase>> open(const DatabaseUrl& url, core::BlockingPool& pool,
+                                                      const DatabaseOptions& options);
+  ~SqliteDatabase() override;
+
+  Dialect dialect() const noexcept override { return Dialect::sqlite; }
+  std::string describe() const override { return "sqlite://" + path_; }
+
+  SqliteDatabase(core::BlockingPool& pool, std::string path, std::string synchronous,
+                 const DatabaseOptions& options);
+
+ protected:
+  Result<void> run(TxMode mode, const std::function<Result<void>(Tx&)>& body) override;
+
+ private:
+  Result<std::unique_ptr<SqliteConnection>> acquire();
+  void release(std::unique_ptr<SqliteConnection> c);
+
+  std::string path_;
+  std::string synchronous_;
+  DatabaseOptions options_;
+  std::timed_mutex write_mutex_;  // one writer of this process at a time
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<SqliteConnection>> idle_;
+  std::size_t open_ = 0;
+};
+
+}  // namespace mercado::storage::detail

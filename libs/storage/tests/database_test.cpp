@@ -1,0 +1,369 @@
+// The storage suite: the same tests against SQLite (a scratch file) and PostgreSQL (a scratch
+// schema on the test server).
+
+#include <mercado/storage/database.hpp>
+#include <mercado/storage/errors.hpp>
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "run_coroutine.hpp"
+#include "scratch_database.hpp"
+
+namespace mercado::storage {
+namespace {
+
+namespace asio = boost::asio;
+using testing::Backend;
+using testing::run_coroutine;
+
+class DatabaseTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    MERCADO_SCRATCH_OR_SKIP(scratch_, GetParam());
+    db_ = open();
+    auto r = db_->transaction_blocking([](Tx& tx) -> Result<void> {
+      // The one dialect difference the suite needs: SQLite has no BYTEA.
+      std::string blob = tx.dialect() == Dialect::postgres ? "BYTEA" : "BLOB";
+      return tx.exec_script(
+          "CREATE TABLE items (id BIGINT PRIMARY KEY, name TEXT NOT NULL UNIQUE, price DOUBLE PRECISION,"
+          " note TEXT, flag BOOLEAN, payload " + blob + ", qty BIGINT CHECK (qty >= 0));"
+          "CREATE TABLE counter (id BIGINT PRIMARY KEY, n BIGINT NOT NULL);"
+          "INSERT INTO counter VALUES (1, 0);");
+    });
+    ASSERT_TRUE(r) << r.error().internal;
+  }
+
+  std::shared_ptr<Database> open(DatabaseOptions options = {}) {
+    auto db = open_database(scratch_->url(), pool_, options);
+    if (!db) throw std::runtime_error(db.error().message + ": " + db.error().internal);
+    return *db;
+  }
+
+  std::int64_t count(const char* table) {
+    auto n = db_->transaction_blocking([&](Tx& tx) {
+      return tx.query_value<std::int64_t>(std::string("SELECT COUNT(*) FROM ") + table);
+    }, TxMode::read);
+    EXPECT_TRUE(n);
+    return n && *n ? **n : -1;
+  }
+
+  core::BlockingPool pool_{4};
+  std::optional<testing::ScratchDatabase> scratch_;
+  std::shared_ptr<Database> db_;
+};
+
+TEST_P(DatabaseTest, CommitsAndReadsBackEveryType) {
+  const Blob payload{std::byte{0}, std::byte{0xff}, std::byte{'x'}};
+  auto inserted = run_coroutine(db_->transaction([&](Tx& tx) -> Result<std::int64_t> {
+    return tx.exec("INSERT INTO items (id, name, price, note, flag, payload, qty) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                   1, "tea", 2.5, std::optional<std::string>(), true, payload, std::uint32_t{3});
+  }));
+  ASSERT_TRUE(inserted) << inserted.error().internal;
+  EXPECT_EQ(*inserted, 1);
+
+  auto rows = run_coroutine(db_->transaction([&](Tx& tx) {
+    return tx.query("SELECT id, name, price, note, flag, payload, qty FROM items WHERE name = $1", "tea");
+  }, TxMode::read));
+  ASSERT_TRUE(rows) << rows.error().internal;
+  ASSERT_EQ(rows->size(), 1U);
+  Row r = rows->front();
+  EXPECT_EQ(r.get<std::int64_t>("id"), 1);
+  EXPECT_EQ(r.get<std::string>("name"), "tea");
+  EXPECT_DOUBLE_EQ(r.get<double>("price"), 2.5);
+  EXPECT_FALSE(r.get<std::optional<std::string>>("note"));
+  EXPECT_TRUE(r.get<bool>("flag"));
+  EXPECT_EQ(r.get<Blob>("payload"), payload);
+  EXPECT_EQ(r.get<int>("qty"), 3);
+}
+
+TEST_P(DatabaseTest, PlaceholdersBindByNumber) {
+  auto rows = db_->transaction_blocking([](Tx& tx) { return tx.query("SELECT CAST($2 AS TEXT) || '-' || CAST($1 AS TEXT) AS s", "a", "b"); });
+  ASSERT_TRUE(rows) << rows.error().internal;
+  EXPECT_EQ(rows->front().get<std::string>("s"), "b-a");
+}
+
+TEST_P(DatabaseTest, RollsBackWhenTheFunctionFails) {
+  auto r = run_coroutine(db_->transaction([](Tx& tx) -> Result<int> {
+    if (auto i = tx.exec("INSERT INTO items (id, name) VALUES (1, 'a')"); !i) return std::unexpected(i.error());
+    if (auto i = tx.exec("UPDATE counter SET n = 42"); !i) return std::unexpected(i.error());
+    return fail(Errc::unprocessable, "insufficient stock");
+  }));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::unprocessable);
+  EXPECT_EQ(r.error().message, "insufficient stock");
+  EXPECT_EQ(count("items"), 0);
+  auto n = db_->transaction_blocking([](Tx& tx) { return tx.query_value<std::int64_t>("SELECT n FROM counter"); });
+  EXPECT_EQ(**n, 0);
+}
+
+TEST_P(DatabaseTest, RollsBackWhenTheFunctionThrows) {
+  EXPECT_THROW(run_coroutine(db_->transaction([](Tx& tx) -> Result<void> {
+                 (void)tx.exec("INSERT INTO items (id, name) VALUES (1, 'a')");
+                 throw std::logic_error("bug");
+               })),
+               std::logic_error);
+  EXPECT_EQ(count("items"), 0);
+  // The connection went back to the pool in a clean state.
+  auto ok = db_->transaction_blocking([](Tx& tx) { return tx.exec("INSERT INTO items (id, name) VALUES (2, 'b')"); });
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(count("items"), 1);
+}
+
+TEST_P(DatabaseTest, UniqueViolationIsAConflictAndAbortsTheTransaction) {
+  ASSERT_TRUE(db_->transaction_blocking([](Tx& tx) { return tx.exec("INSERT INTO items (id, name) VALUES (1, 'a')"); }));
+  std::optional<Error> later;
+  auto r = db_->transaction_blocking([&](Tx& tx) -> Result<void> {
+    (void)tx.exec("INSERT INTO items (id, name) VALUES (2, 'b')");
+    auto dup = tx.exec("INSERT INTO items (id, name) VALUES (3, 'a')");
+    EXPECT_FALSE(dup);
+    if (dup) return {};
+    EXPECT_EQ(dup.error().code, Errc::conflict);
+    EXPECT_TRUE(is_unique_violation(dup.error())) << dup.error().internal;
+    auto next = tx.exec("INSERT INTO items (id, name) VALUES (4, 'd')");
+    if (!next) later = next.error();
+    return {};  // ignoring the failure does not commit a half-applied transaction
+  });
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(is_unique_violation(r.error()));
+  ASSERT_TRUE(later);
+  EXPECT_TRUE(is_unique_violation(*later));
+  EXPECT_EQ(count("items"), 1);
+}
+
+TEST_P(DatabaseTest, ASavepointUndoesOnlyItsOwnPart) {
+  auto r = db_->transaction_blocking([](Tx& tx) -> Result<void> {
+    if (auto i = tx.exec("INSERT INTO items (id, name) VALUES (1, 'a')"); !i) return std::unexpected(i.error());
+    auto dup = tx.savepoint([](Tx& t) -> Result<void> {
+      if (auto i = t.exec("INSERT INTO items (id, name) VALUES (2, 'b')"); !i) return std::unexpected(i.error());
+      auto d = t.exec("INSERT INTO items (id, name) VALUES (3, 'a')");  // duplicate name
+      if (!d) return std::unexpected(d.error());
+      return {};
+    });
+    EXPECT_FALSE(dup);
+    if (!dup) {
+      EXPECT_TRUE(is_unique_violation(dup.error()));
+    }
+    auto refused = tx.savepoint([](Tx&) -> Result<int> { return fail(Errc::conflict, "wrong version"); });
+    EXPECT_EQ(refused.error().message, "wrong version");
+    auto kept = tx.savepoint([](Tx& t) { return t.exec("INSERT INTO items (id, name) VALUES (4, 'd')"); });
+    EXPECT_TRUE(kept);
+    return {};
+  });
+  ASSERT_TRUE(r) << r.error().internal;
+  auto ids = db_->transaction_blocking([](Tx& tx) { return tx.query("SELECT id FROM items ORDER BY id"); });
+  ASSERT_EQ(ids->size(), 2U);
+  EXPECT_EQ((*ids)[0].get<int>(0), 1);
+  EXPECT_EQ((*ids)[1].get<int>(0), 4);
+}
+
+TEST_P(DatabaseTest, ConstraintFailuresAreTyped) {
+  auto not_null = db_->transaction_blocking([](Tx& tx) { return tx.exec("INSERT INTO items (id) VALUES (1)"); });
+  ASSERT_FALSE(not_null);
+  EXPECT_EQ(not_null.error().code, Errc::unprocessable);
+  EXPECT_EQ(not_null.error().type, kNotNullViolation);
+  auto check = db_->transaction_blocking(
+      [](Tx& tx) { return tx.exec("INSERT INTO items (id, name, qty) VALUES (1, 'a', $1)", -1); });
+  ASSERT_FALSE(check);
+  EXPECT_EQ(check.error().type, kCheckViolation);
+  auto syntax = db_->transaction_blocking([](Tx& tx) { return tx.exec("INSERT INTO nowhere VALUES (1)"); });
+  ASSERT_FALSE(syntax);
+  EXPECT_EQ(syntax.error().code, Errc::internal);
+  EXPECT_NE(syntax.error().internal.find("nowhere"), std::string::npos);
+}
+
+TEST_P(DatabaseTest, WrongParameterCountIsAnErrorValue) {
+  auto r = db_->transaction_blocking([](Tx& tx) { return tx.exec("UPDATE counter SET n = $1 WHERE id = $2", 1); });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::internal);
+}
+
+TEST_P(DatabaseTest, RunsOnAPoolWorkerAndResumesOnTheIoThread) {
+  asio::io_context io;
+  std::thread::id io_thread, tx_thread, resumed;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    io_thread = std::this_thread::get_id();
+    auto r = co_await db_->transaction([&](Tx& tx) {
+      tx_thread = std::this_thread::get_id();
+      return tx.exec("UPDATE counter SET n = n + 1");
+    });
+    EXPECT_TRUE(r);
+    resumed = std::this_thread::get_id();
+  }, asio::detached);
+  io.run();
+  EXPECT_NE(tx_thread, io_thread);
+  EXPECT_EQ(resumed, io_thread);
+}
+
+TEST_P(DatabaseTest, ConcurrentWritersNeverLoseAnUpdate) {
+  constexpr int kCoroutines = 64;
+  asio::io_context io;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < kCoroutines; ++i) {
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+      auto r = co_await db_->transaction([](Tx& tx) -> Result<void> {
+        // PostgreSQL (READ COMMITTED) needs the row lock; SQLite writers are serialized.
+        auto n = tx.query_value<std::int64_t>(tx.dialect() == Dialect::postgres
+                                                  ? "SELECT n FROM counter WHERE id = 1 FOR UPDATE"
+                                                  : "SELECT n FROM counter WHERE id = 1");
+        if (!n) return std::unexpected(n.error());
+        auto u = tx.exec("UPDATE counter SET n = $1 WHERE id = 1", **n + 1);
+        if (!u) return std::unexpected(u.error());
+        return {};
+      });
+      if (!r) ++failures;
+    }, asio::detached);
+  }
+  io.run();
+  EXPECT_EQ(failures.load(), 0);
+  auto n = db_->transaction_blocking([](Tx& tx) { return tx.query_value<std::int64_t>("SELECT n FROM counter"); });
+  EXPECT_EQ(**n, kCoroutines);
+}
+
+TEST_P(DatabaseTest, CommitHooksRunAfterCommitOnly) {
+  int committed = 0, rolled_back = 0;
+  ASSERT_TRUE(db_->transaction_blocking([&](Tx& tx) {
+    tx.on_commit([&] { ++committed; });
+    return tx.exec("UPDATE counter SET n = 1");
+  }));
+  auto r = db_->transaction_blocking([&](Tx& tx) -> Result<void> {
+    tx.on_commit([&] { ++rolled_back; });
+    return fail(Errc::conflict, "no");
+  });
+  EXPECT_FALSE(r);
+  EXPECT_EQ(committed, 1);
+  EXPECT_EQ(rolled_back, 0);
+}
+
+TEST_P(DatabaseTest, ReadersDoNotWaitForAnOpenWriter) {
+  std::promise<void> writer_inside, reader_done;
+  auto reader_finished = reader_done.get_future();
+  std::thread writer([&] {
+    auto r = db_->transaction_blocking([&](Tx& tx) {
+      auto u = tx.exec("UPDATE counter SET n = 5");
+      writer_inside.set_value();
+      // Hold the write transaction open until the reader has finished.
+      reader_finished.wait();
+      return u;
+    });
+    EXPECT_TRUE(r);
+  });
+  writer_inside.get_future().wait();
+  auto n = db_->transaction_blocking([](Tx& tx) { return tx.query_value<std::int64_t>("SELECT n FROM counter"); },
+                                     TxMode::read);
+  ASSERT_TRUE(n) << n.error().internal;
+  EXPECT_EQ(**n, 0);  // the writer's change is not visible before it commits
+  reader_done.set_value();
+  writer.join();
+  auto after = db_->transaction_blocking([](Tx& tx) { return tx.query_value<std::int64_t>("SELECT n FROM counter"); });
+  EXPECT_EQ(**after, 5);
+}
+
+TEST_P(DatabaseTest, ReadOnlyTransactionsRefuseWrites) {
+  auto r = db_->transaction_blocking([](Tx& tx) { return tx.exec("UPDATE counter SET n = 9"); }, TxMode::read);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::internal);
+  auto n = db_->transaction_blocking([](Tx& tx) { return tx.query_value<std::int64_t>("SELECT n FROM counter"); });
+  EXPECT_EQ(**n, 0);
+  // The connection is writable again afterwards.
+  EXPECT_TRUE(db_->transaction_blocking([](Tx& tx) { return tx.exec("UPDATE counter SET n = 9"); }));
+}
+
+TEST_P(DatabaseTest, ManyRowsRoundTrip) {
+  ASSERT_TRUE(db_->transaction_blocking([](Tx& tx) -> Result<void> {
+    for (int i = 0; i < 2000; ++i) {
+      auto r = tx.exec("INSERT INTO items (id, name, qty) VALUES ($1, $2, $3)", i, "item-" + std::to_string(i), i);
+      if (!r) return std::unexpected(r.error());
+    }
+    return {};
+  }));
+  auto rows = db_->transaction_blocking([](Tx& tx) { return tx.query("SELECT id, qty FROM items ORDER BY id"); });
+  ASSERT_TRUE(rows);
+  ASSERT_EQ(rows->size(), 2000U);
+  std::int64_t sum = 0;
+  for (const Row& r : *rows) sum += r.get<std::int64_t>("qty");
+  EXPECT_EQ(sum, 1999 * 2000 / 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, DatabaseTest, ::testing::Values(Backend::sqlite, Backend::postgres),
+                         [](const auto& p) { return testing::to_string(p.param); });
+
+// Backend-specific behaviour.
+
+TEST(SqliteDatabase, UsesWalAndWaitsForAnotherProcessOnlyUpToTheBusyTimeout) {
+  std::optional<testing::ScratchDatabase> scratch;
+  MERCADO_SCRATCH_OR_SKIP(scratch, Backend::sqlite);
+  core::BlockingPool pool(2);
+  // Two Database objects on one file behave like two processes (separate locks).
+  auto a = open_database(scratch->url(), pool);
+  auto b = open_database(scratch->url(), pool, {.busy_timeout = std::chrono::milliseconds(50)});
+  ASSERT_TRUE(a && b);
+  auto mode = (*a)->transaction_blocking([](Tx& tx) { return tx.query_value<std::string>("PRAGMA journal_mode"); });
+  EXPECT_EQ(**mode, "wal");
+  ASSERT_TRUE((*a)->transaction_blocking([](Tx& tx) { return tx.exec_script("CREATE TABLE t (x INTEGER)"); }));
+
+  std::promise<void> holding, release;
+  std::thread holder([&] {
+    auto r = (*a)->transaction_blocking([&](Tx& tx) {
+      auto i = tx.exec("INSERT INTO t VALUES (1)");
+      holding.set_value();
+      release.get_future().wait();
+      return i;
+    });
+    EXPECT_TRUE(r);
+  });
+  holding.get_future().wait();
+  auto blocked = (*b)->transaction_blocking([](Tx& tx) { return tx.exec("INSERT INTO t VALUES (2)"); });
+  release.set_value();
+  holder.join();
+  ASSERT_FALSE(blocked);
+  EXPECT_EQ(blocked.error().code, Errc::unavailable);
+  EXPECT_EQ(blocked.error().type, kBusy);
+  EXPECT_TRUE(is_transient(blocked.error()));
+  EXPECT_TRUE((*b)->transaction_blocking([](Tx& tx) { return tx.exec("INSERT INTO t VALUES (3)"); }));
+}
+
+TEST(SqliteDatabase, ReportsAFileItCannotOpen) {
+  core::BlockingPool pool(1);
+  auto db = open_database("sqlite:///nonexistent-dir/for/sure/x.db", pool);
+  ASSERT_FALSE(db);
+  EXPECT_EQ(db.error().code, Errc::unavailable);
+}
+
+TEST(PostgresDatabase, ReplacesAConnectionTheServerDropped) {
+  std::optional<testing::ScratchDatabase> scratch;
+  MERCADO_SCRATCH_OR_SKIP(scratch, Backend::postgres);
+  core::BlockingPool pool(2);
+  auto db = open_database(scratch->url(), pool, {.max_connections = 1});
+  ASSERT_TRUE(db) << db.error().internal;
+  auto pid = (*db)->transaction_blocking([](Tx& tx) { return tx.query_value<std::int64_t>("SELECT pg_backend_pid()"); });
+  ASSERT_TRUE(pid);
+  // Another session terminates our pooled connection (as a server restart or an admin would).
+  auto killer = open_database(scratch->url(), pool);
+  ASSERT_TRUE(killer);
+  auto killed = (*killer)->transaction_blocking(
+      [&](Tx& tx) { return tx.query_value<bool>("SELECT pg_terminate_backend($1::int)", **pid); });
+  ASSERT_TRUE(killed) << killed.error().internal;
+  auto again = (*db)->transaction_blocking([](Tx& tx) { return tx.query_value<std::int64_t>("SELECT pg_backend_pid()"); });
+  ASSERT_TRUE(again) << again.error().internal;
+  EXPECT_NE(**again, **pid);
+}
+
+TEST(PostgresDatabase, ReportsAServerItCannotReach) {
+  core::BlockingPool pool(1);
+  // Port 1 on loopback: nothing listens there.
+  auto db = open_database("postgres://nobody@127.0.0.1:1/none", pool);
+  ASSERT_FALSE(db);
+  EXPECT_EQ(db.error().code, Errc::unavailable);
+  EXPECT_EQ(db.error().internal.find("s3cret"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mercado::storage
