@@ -35,6 +35,12 @@ class BlockingPool {
   // Calls queued or running now.
   std::size_t pending() const noexcept { return pending_.load(std::memory_order_relaxed); }
 
+  // Runs `f` on a worker and forgets it (the caller arranges its own completion).
+  template <class F>
+  void post(F f) {
+    boost::asio::post(pool_, std::move(f));
+  }
+
   template <class F>
   boost::asio::awaitable<std::invoke_result_t<F>> run(F f) {
     using R = std::invoke_result_t<F>;

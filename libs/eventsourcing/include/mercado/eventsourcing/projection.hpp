@@ -1,0 +1,77 @@
+#pragma once
+// CQRS read models fed from the event store.
+//
+// A Projection applies events to its read-model tables. The ProjectionRunner feeds it every
+// event in global order, in batches; each batch -- the read-model changes *and* the new
+// checkpoint -- commits in one transaction, so a crash at any point never applies an
+// event twice and never skips one. It catches up from the stored checkpoint, then follows
+// live appends (woken by the EventStore's notifier, with a poll for appends made by other
+// processes), and can rebuild the read model from zero.
+//
+// Thread-safety: a runner's methods are called from one coroutine at a time.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/awaitable.hpp>
+
+#include <mercado/eventsourcing/event_store.hpp>
+#include <mercado/storage/migrations.hpp>
+
+namespace mercado::es {
+
+class Projection {
+ public:
+  virtual ~Projection() = default;
+  // Stable name: the checkpoint's key.
+  virtual std::string_view name() const = 0;
+  // Applies one event inside `tx`. Events the projection does not care about: return {}.
+  virtual Result<void> apply(storage::Tx& tx, const RecordedEvent& event) = 0;
+  // Empties the read model inside `tx` (for rebuild()).
+  virtual Result<void> reset(storage::Tx& tx) = 0;
+};
+
+struct ProjectionOptions {
+  std::size_t batch = 256;
+  std::chrono::milliseconds poll{500};  // how often to look for other processes' appends
+  // Test hook: runs inside the transaction after the batch was applied and before the
+  // checkpoint is written; throwing simulates a crash at that point.
+  std::function<void(std::int64_t last_position)> before_checkpoint;
+};
+
+class ProjectionRunner {
+ public:
+  // Schema of the checkpoints table (scope "mercado_projections").
+  static std::span<const storage::Migration> migrations();
+
+  ProjectionRunner(EventStore& store, Projection& projection, ProjectionOptions options = {});
+
+  // Applies every event stored now; returns the checkpoint reached.
+  boost::asio::awaitable<Result<std::int64_t>> catch_up();
+  // catch_up(), then follow live until stop(). Errors are logged and retried.
+  boost::asio::awaitable<void> run();
+  void stop() noexcept;
+  // Empties the read model and the checkpoint in one transaction, then catches up.
+  boost::asio::awaitable<Result<std::int64_t>> rebuild();
+
+  std::int64_t checkpoint() const noexcept { return checkpoint_.load(); }
+  // Waits (polling the notifier) until the checkpoint reaches `position` or the timeout.
+  boost::asio::awaitable<bool> wait_for(std::int64_t position, std::chrono::milliseconds timeout);
+
+ private:
+  Result<std::size_t> apply_batch(storage::Tx& tx, std::int64_t& checkpoint);
+
+  EventStore& store_;
+  Projection& projection_;
+  ProjectionOptions options_;
+  std::atomic<std::int64_t> checkpoint_{0};
+  std::atomic<bool> stopped_{false};
+  core::Notifier progressed_;
+};
+
+}  // namespace mercado::es

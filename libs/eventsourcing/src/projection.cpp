@@ -1,0 +1,104 @@
+#include <mercado/eventsourcing/projection.hpp>
+
+#include <mercado/observability/log.hpp>
+
+namespace mercado::es {
+
+namespace asio = boost::asio;
+
+std::span<const storage::Migration> ProjectionRunner::migrations() {
+  static const storage::Migration kMigrations[] = {
+      {.version = 1,
+       .name = "checkpoints",
+       .sql = "CREATE TABLE es_checkpoints (name TEXT PRIMARY KEY, position BIGINT NOT NULL)"},
+  };
+  return kMigrations;
+}
+
+ProjectionRunner::ProjectionRunner(EventStore& store, Projection& projection, ProjectionOptions options)
+    : store_(store), projection_(projection), options_(std::move(options)) {}
+
+Result<std::size_t> ProjectionRunner::apply_batch(storage::Tx& tx, std::int64_t& checkpoint) {
+  auto cp = tx.query_value<std::int64_t>("SELECT position FROM es_checkpoints WHERE name = $1",
+                                          std::string(projection_.name()));
+  if (!cp) return fail(std::move(cp.error()));
+  checkpoint = cp->value_or(0);
+  auto events = EventStore::read_all_in(tx, checkpoint, options_.batch);
+  if (!events) return fail(std::move(events.error()));
+  if (events->empty()) return std::size_t{0};
+  for (const auto& e : *events) {
+    if (auto r = projection_.apply(tx, e); !r) {
+      Error err = std::move(r.error());
+      err.internal = "projection " + std::string(projection_.name()) + " failed at position " +
+                     std::to_string(e.position) + ": " + err.message;
+      return fail(std::move(err));
+    }
+  }
+  const std::int64_t last = events->back().position;
+  if (options_.before_checkpoint) options_.before_checkpoint(last);
+  auto w = tx.exec(
+      "INSERT INTO es_checkpoints (name, position) VALUES ($1, $2) "
+      "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+      std::string(projection_.name()), last);
+  if (!w) return fail(std::move(w.error()));
+  checkpoint = last;
+  return events->size();
+}
+
+asio::awaitable<Result<std::int64_t>> ProjectionRunner::catch_up() {
+  for (;;) {
+    std::int64_t reached = 0;
+    auto n = co_await store_.database().transaction([&](storage::Tx& tx) { return apply_batch(tx, reached); });
+    if (!n) co_return fail(std::move(n.error()));
+    checkpoint_.store(reached);
+    if (*n > 0) progressed_.notify_all();
+    if (*n < options_.batch) co_return reached;
+  }
+}
+
+asio::awaitable<void> ProjectionRunner::run() {
+  std::chrono::milliseconds backoff{100};
+  while (!stopped_) {
+    const auto seen = store_.appended().generation();
+    auto r = co_await catch_up();
+    if (!r) {
+      log::error("projection failed; retrying", {{"projection", projection_.name()}, {"error", r.error().message},
+                                                 {"detail", r.error().internal}});
+      co_await store_.appended().wait(store_.appended().generation(), backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(10'000));
+      continue;
+    }
+    backoff = std::chrono::milliseconds(100);
+    co_await store_.appended().wait(seen, options_.poll);
+  }
+}
+
+void ProjectionRunner::stop() noexcept {
+  stopped_ = true;
+  store_.appended().notify_all();
+}
+
+asio::awaitable<Result<std::int64_t>> ProjectionRunner::rebuild() {
+  auto r = co_await store_.database().transaction([&](storage::Tx& tx) -> Result<void> {
+    if (auto z = projection_.reset(tx); !z) return z;
+    auto d = tx.exec("DELETE FROM es_checkpoints WHERE name = $1", std::string(projection_.name()));
+    if (!d) return fail(std::move(d.error()));
+    return {};
+  });
+  if (!r) co_return fail(std::move(r.error()));
+  checkpoint_.store(0);
+  co_return co_await catch_up();
+}
+
+asio::awaitable<bool> ProjectionRunner::wait_for(std::int64_t position, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto seen = progressed_.generation();
+    if (checkpoint_.load() >= position) co_return true;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) co_return false;
+    co_await progressed_.wait(seen, left);
+  }
+}
+
+}  // namespace mercado::es
