@@ -1,0 +1,484 @@
+#include <mercado/saga/saga.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/json.hpp>
+
+#include <map>
+#include <mutex>
+#include <set>
+
+#include <mercado/core/notifier.hpp>
+#include <mercado/observability/log.hpp>
+
+namespace mercado::saga {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+std::string_view to_string(Status s) noexcept {
+  switch (s) {
+    case Status::running: return "running";
+    case Status::compensating: return "compensating";
+    case Status::completed: return "completed";
+    case Status::compensated: return "compensated";
+  }
+  return "running";
+}
+
+std::optional<Status> parse_status(std::string_view s) noexcept {
+  if (s == "running") return Status::running;
+  if (s == "compensating") return Status::compensating;
+  if (s == "completed") return Status::completed;
+  if (s == "compensated") return Status::compensated;
+  return std::nullopt;
+}
+
+std::span<const storage::Migration> Orchestrator::migrations() {
+  static const storage::Migration kMigrations[] = {
+      {.version = 1,
+       .name = "saga instances and history",
+       .postgres_sql = R"(
+CREATE TABLE saga_instances (
+  saga_id TEXT PRIMARY KEY, saga_type TEXT NOT NULL, status TEXT NOT NULL, step INTEGER NOT NULL,
+  data TEXT NOT NULL, failure TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL DEFAULT 0,
+  trace TEXT NOT NULL DEFAULT '', owner TEXT NOT NULL DEFAULT '', lease_until BIGINT NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+CREATE INDEX saga_instances_status ON saga_instances (status);
+CREATE TABLE saga_history (
+  id BIGSERIAL PRIMARY KEY, saga_id TEXT NOT NULL, at BIGINT NOT NULL, event TEXT NOT NULL,
+  step TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE INDEX saga_history_saga ON saga_history (saga_id, id);)",
+       .sqlite_sql = R"(
+CREATE TABLE saga_instances (
+  saga_id TEXT PRIMARY KEY, saga_type TEXT NOT NULL, status TEXT NOT NULL, step INTEGER NOT NULL,
+  data TEXT NOT NULL, failure TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL DEFAULT 0,
+  trace TEXT NOT NULL DEFAULT '', owner TEXT NOT NULL DEFAULT '', lease_until INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE INDEX saga_instances_status ON saga_instances (status);
+CREATE TABLE saga_history (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, saga_id TEXT NOT NULL, at INTEGER NOT NULL, event TEXT NOT NULL,
+  step TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE INDEX saga_history_saga ON saga_history (saga_id, id);)"},
+  };
+  return kMigrations;
+}
+
+namespace {
+
+constexpr std::string_view kStateColumns =
+    "saga_id, saga_type, status, step, data, failure, attempts, created_at, updated_at, trace";
+
+struct Loaded {
+  State state;
+  std::string trace;
+};
+
+Loaded from_row(const storage::Row& r) {
+  Loaded l;
+  l.state.id = r.get<std::string>(0);
+  l.state.type = r.get<std::string>(1);
+  l.state.status = parse_status(r.get<std::string>(2)).value_or(Status::running);
+  l.state.step = r.get<int>(3);
+  boost::system::error_code ec;
+  auto data = json::parse(r.get<std::string>(4), ec);
+  if (!ec && data.is_object()) l.state.data = std::move(data.as_object());
+  l.state.failure = r.get<std::string>(5);
+  l.state.attempts = r.get<int>(6);
+  l.state.created_ms = r.get<std::int64_t>(7);
+  l.state.updated_ms = r.get<std::int64_t>(8);
+  l.trace = r.get<std::string>(9);
+  return l;
+}
+
+}  // namespace
+
+struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
+  std::shared_ptr<storage::Database> db;
+  asio::any_io_executor executor;
+  OrchestratorOptions opts;
+  std::map<std::string, Definition, std::less<>> definitions;
+  std::mutex mutex;
+  std::set<std::string> driving;  // sagas with a driver coroutine in this process
+  std::set<std::string> stuck;
+  std::vector<std::function<void(const State&)>> finished_callbacks;
+  core::Notifier finished;
+  core::Notifier stopping;
+  std::atomic<bool> stopped{false};
+
+  obs::CounterFamily* started_total;
+  obs::CounterFamily* finished_total;
+  obs::HistogramFamily* duration;
+  obs::GaugeFamily* active_gauge;
+  obs::GaugeFamily* stuck_gauge;
+  obs::CounterFamily* step_calls;
+
+  Impl(std::shared_ptr<storage::Database> d, asio::any_io_executor ex, OrchestratorOptions o)
+      : db(std::move(d)), executor(std::move(ex)), opts(std::move(o)) {
+    auto& reg = *opts.metrics;
+    started_total = &reg.counter("saga_started_total", "Sagas started", {"type"});
+    finished_total = &reg.counter("saga_finished_total", "Sagas that reached a terminal state", {"type", "outcome"});
+    static const double kBounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+    duration = &reg.histogram("saga_duration_seconds", "Time from saga start to its terminal state",
+                              {"type", "outcome"}, kBounds);
+    active_gauge = &reg.gauge("saga_active", "Sagas being driven by this instance", {"type"});
+    stuck_gauge = &reg.gauge("saga_stuck", "Sagas whose compensation keeps failing", {"type"});
+    step_calls = &reg.counter("saga_step_calls_total", "Saga step and compensation calls", {"type", "step", "outcome"});
+  }
+
+  std::int64_t now_ms() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(opts.clock->wall_now().time_since_epoch()).count();
+  }
+
+  void boundary(std::string_view what) {
+    if (opts.on_boundary) opts.on_boundary(what);
+  }
+
+  // Applies a transition if we still hold the lease. Returns false when another instance
+  // took the saga over (the caller stops driving it).
+  Result<bool> persist(const State& s, std::string_view event, std::string_view step, std::string_view detail) {
+    const auto now = now_ms();
+    return db->transaction_blocking([&](storage::Tx& tx) -> Result<bool> {
+      auto n = tx.exec(
+          "UPDATE saga_instances SET status = $1, step = $2, data = $3, failure = $4, attempts = $5, "
+          "updated_at = $6, lease_until = $7 WHERE saga_id = $8 AND owner = $9",
+          to_string(s.status), s.step, json::serialize(s.data), s.failure, s.attempts, now,
+          now + opts.lease.count(), s.id, opts.owner);
+      if (!n) return fail(std::move(n.error()));
+      if (*n == 0) return false;
+      auto h = tx.exec("INSERT INTO saga_history (saga_id, at, event, step, detail) VALUES ($1, $2, $3, $4, $5)",
+                       s.id, now, event, step, detail);
+      if (!h) return fail(std::move(h.error()));
+      return true;
+    });
+  }
+
+  Result<std::optional<Loaded>> load(storage::Tx& tx, std::string_view id) {
+    auto rows = tx.query("SELECT " + std::string(kStateColumns) + " FROM saga_instances WHERE saga_id = $1", id);
+    if (!rows) return fail(std::move(rows.error()));
+    if (rows->empty()) return std::optional<Loaded>();
+    return std::optional<Loaded>(from_row((*rows)[0]));
+  }
+
+  // Takes the lease on an unfinished saga. nullopt: finished, missing, or someone else's.
+  Result<std::optional<Loaded>> claim(const std::string& id) {
+    const auto now = now_ms();
+    return db->transaction_blocking([&](storage::Tx& tx) -> Result<std::optional<Loaded>> {
+      auto n = tx.exec(
+          "UPDATE saga_instances SET owner = $1, lease_until = $2 WHERE saga_id = $3 "
+          "AND status IN ('running', 'compensating') AND (owner = $1 OR lease_until < $4)",
+          opts.owner, now + opts.lease.count(), id, now);
+      if (!n) return fail(std::move(n.error()));
+      if (*n == 0) return std::optional<Loaded>();
+      return load(tx, id);
+    });
+  }
+
+  bool try_mark_driving(const std::string& id) {
+    std::lock_guard lock(mutex);
+    return driving.insert(id).second;
+  }
+
+  void launch(const std::string& id) {
+    if (stopped || !try_mark_driving(id)) return;
+    asio::co_spawn(executor, drive(shared_from_this(), id), asio::detached);
+  }
+
+  asio::awaitable<void> pause(std::chrono::milliseconds d) {
+    co_await stopping.wait(stopping.generation(), d);
+  }
+
+  void set_stuck(const State& s, bool is_stuck) {
+    std::lock_guard lock(mutex);
+    if (is_stuck && stuck.insert(s.id).second) stuck_gauge->with({s.type}).inc();
+    if (!is_stuck && stuck.erase(s.id) > 0) stuck_gauge->with({s.type}).dec();
+  }
+
+  static asio::awaitable<void> drive(std::shared_ptr<Impl> self, std::string id) {
+    auto& me = *self;
+    std::string type;
+    try {
+      auto claimed = co_await me.db->pool().run([&] { return me.claim(id); });
+      if (claimed && *claimed) {
+        type = (*claimed)->state.type;
+        me.active_gauge->with({type}).inc();
+        co_await me.run_saga(std::move((*claimed)->state), (*claimed)->trace);
+        me.active_gauge->with({type}).dec();
+      } else if (!claimed) {
+        log::error("saga claim failed", {{"saga_id", id}, {"error", claimed.error().message}});
+      }
+    } catch (const std::exception& e) {
+      log::error("saga driver failed; it resumes on restart", {{"saga_id", id}, {"error", e.what()}});
+      if (!type.empty()) me.active_gauge->with({type}).dec();
+    }
+    std::lock_guard lock(me.mutex);
+    me.driving.erase(id);
+  }
+
+  asio::awaitable<void> run_saga(State s, const std::string& trace_header) {
+    auto def_it = definitions.find(s.type);
+    if (def_it == definitions.end()) {
+      log::error("saga of an undefined type; left as it is", {{"saga_id", s.id}, {"type", s.type}});
+      co_return;
+    }
+    const Definition& def = def_it->second;
+    auto parent = obs::TraceContext::parse(trace_header);
+    obs::Span span("saga " + s.type, obs::SpanKind::internal, parent ? &*parent : nullptr);
+    span.set_attribute("saga.id", s.id);
+    const int nsteps = static_cast<int>(def.steps.size());
+
+    while (!stopped) {
+      if (s.status == Status::running && s.step >= nsteps) {
+        s.status = Status::completed;
+        s.attempts = 0;
+        if (!co_await save(s, "completed", "", "")) co_return;
+        co_await finish(s, span);
+        co_return;
+      }
+      if (s.status == Status::compensating && s.step < 0) {
+        s.status = Status::compensated;
+        s.attempts = 0;
+        if (!co_await save(s, "compensated", "", s.failure)) co_return;
+        co_await finish(s, span);
+        co_return;
+      }
+      const bool forward = s.status == Status::running;
+      const Step& step = def.steps[static_cast<std::size_t>(s.step)];
+      if (!forward && !step.compensation) {
+        --s.step;
+        s.attempts = 0;
+        if (!co_await save(s, "nothing_to_undo", step.name, "")) co_return;
+        continue;
+      }
+      StepContext ctx{s.id, s.type, step.name, s.id + ":" + step.name + (forward ? "" : ":undo"), s.data,
+                      span.context(), s.attempts + 1};
+      boundary("before:" + step.name + (forward ? "" : ":undo"));
+      StepResult result;
+      try {
+        result = co_await (forward ? step.action : step.compensation)(ctx);
+      } catch (const std::exception& e) {
+        result = StepResult::retry(std::string("exception: ") + e.what());
+      }
+      boundary("after:" + step.name + (forward ? "" : ":undo"));
+      const char* outcome = result.kind == StepResult::Kind::ok ? "ok" : result.kind == StepResult::Kind::failed ? "failed" : "retry";
+      step_calls->with({s.type, forward ? step.name : step.name + ":undo", outcome}).inc();
+
+      if (forward) {
+        if (result.kind == StepResult::Kind::ok) {
+          for (auto& kv : result.output) s.data[kv.key()] = kv.value();
+          ++s.step;
+          s.attempts = 0;
+          if (!co_await save(s, "step_succeeded", step.name, "")) co_return;
+        } else if (result.kind == StepResult::Kind::failed) {
+          s.status = Status::compensating;
+          s.failure = step.name + ": " + result.reason;
+          --s.step;  // it did nothing: undo only the steps before it
+          s.attempts = 0;
+          if (!co_await save(s, "step_failed", step.name, result.reason)) co_return;
+        } else if (s.attempts + 1 >= def.max_attempts) {
+          s.status = Status::compensating;
+          s.failure = step.name + ": gave up after " + std::to_string(s.attempts + 1) + " attempts: " + result.reason;
+          s.attempts = 0;  // uncertain outcome: s.step stays, so this step is compensated too
+          if (!co_await save(s, "step_gave_up", step.name, result.reason)) co_return;
+        } else {
+          ++s.attempts;
+          if (!co_await save(s, "step_retry", step.name, result.reason)) co_return;
+          co_await pause(backoff(def, s.attempts));
+        }
+      } else {
+        if (result.kind == StepResult::Kind::ok) {
+          --s.step;
+          s.attempts = 0;
+          set_stuck(s, false);
+          if (!co_await save(s, "compensated_step", step.name, "")) co_return;
+        } else {
+          ++s.attempts;
+          if (s.attempts >= opts.stuck_after) {
+            set_stuck(s, true);
+            log::error("saga compensation keeps failing", {{"saga_id", s.id}, {"step", step.name},
+                                                           {"attempts", s.attempts}, {"reason", result.reason}});
+          }
+          if (!co_await save(s, "compensation_failed", step.name, result.reason)) co_return;
+          co_await pause(backoff(def, s.attempts));
+        }
+      }
+    }
+  }
+
+  static std::chrono::milliseconds backoff(const Definition& def, int attempts) {
+    auto d = def.initial_backoff * (1LL << std::min(attempts - 1, 20));
+    return std::min<std::chrono::milliseconds>(d, def.max_backoff);
+  }
+
+  // Persists on a pool worker; false when the lease is lost or the database fails (the
+  // saga then resumes from its last persisted state, here after restart or elsewhere).
+  asio::awaitable<bool> save(const State& s, std::string_view event, std::string_view step, std::string_view detail) {
+    std::string ev(event), st(step), de(detail);
+    auto r = co_await db->pool().run([&] { return persist(s, ev, st, de); });
+    boundary("persisted:" + ev + ":" + st);
+    if (!r) {
+      log::error("saga transition not persisted; stopping this driver", {{"saga_id", s.id}, {"error", r.error().message}});
+      co_return false;
+    }
+    if (!*r) log::warn("saga taken over by another instance", {{"saga_id", s.id}});
+    co_return *r;
+  }
+
+  asio::awaitable<void> finish(const State& s, obs::Span& span) {
+    const double seconds = static_cast<double>(now_ms() - s.created_ms) / 1000.0;
+    finished_total->with({s.type, to_string(s.status)}).inc();
+    duration->with({s.type, to_string(s.status)}).observe(std::max(seconds, 0.0));
+    span.set_attribute("saga.outcome", std::string(to_string(s.status)));
+    if (s.status == Status::compensated) span.set_error(s.failure);
+    log::info(span.context(), "saga finished", {{"saga_id", s.id}, {"type", s.type}, {"outcome", to_string(s.status)},
+                                                 {"failure", s.failure}, {"seconds", seconds}});
+    std::vector<std::function<void(const State&)>> callbacks;
+    {
+      std::lock_guard lock(mutex);
+      callbacks = finished_callbacks;
+    }
+    for (auto& cb : callbacks) cb(s);
+    finished.notify_all();
+    co_return;
+  }
+};
+
+Orchestrator::Orchestrator(std::shared_ptr<storage::Database> db, asio::any_io_executor executor,
+                           OrchestratorOptions options)
+    : impl_(std::make_shared<Impl>(std::move(db), std::move(executor), std::move(options))) {}
+
+Orchestrator::~Orchestrator() { stop(); }
+
+void Orchestrator::define(Definition definition) {
+  if (definition.steps.empty()) throw std::invalid_argument("saga " + definition.type + " has no steps");
+  if (definition.max_attempts < 1) throw std::invalid_argument("saga " + definition.type + ": max_attempts < 1");
+  std::set<std::string> names;
+  for (const auto& s : definition.steps) {
+    if (!s.action) throw std::invalid_argument("saga " + definition.type + ": step " + s.name + " has no action");
+    if (!names.insert(s.name).second) throw std::invalid_argument("saga " + definition.type + ": duplicate step " + s.name);
+  }
+  std::string type = definition.type;
+  impl_->definitions.insert_or_assign(std::move(type), std::move(definition));
+}
+
+asio::awaitable<Result<State>> Orchestrator::start(std::string type, std::string saga_id, json::object input,
+                                                   const obs::TraceContext* trace) {
+  auto& me = *impl_;
+  if (!me.definitions.contains(type)) co_return fail(Errc::invalid_argument, "unknown saga type " + type);
+  if (saga_id.empty()) co_return fail(Errc::invalid_argument, "empty saga id");
+  const auto now = me.now_ms();
+  const std::string trace_header = trace != nullptr && trace->valid() ? trace->traceparent() : std::string();
+  bool inserted = false;
+  auto created = co_await me.db->transaction([&](storage::Tx& tx) -> Result<State> {
+    auto n = tx.exec(
+        "INSERT INTO saga_instances (saga_id, saga_type, status, step, data, trace, owner, lease_until, created_at, "
+        "updated_at) VALUES ($1, $2, 'running', 0, $3, $4, $5, 0, $6, $6) ON CONFLICT (saga_id) DO NOTHING",
+        saga_id, type, json::serialize(input), trace_header, me.opts.owner, now);
+    if (!n) return fail(std::move(n.error()));
+    inserted = *n == 1;
+    if (inserted) {
+      auto h = tx.exec("INSERT INTO saga_history (saga_id, at, event, step, detail) VALUES ($1, $2, 'started', '', '')",
+                       saga_id, now);
+      if (!h) return fail(std::move(h.error()));
+    }
+    auto loaded = me.load(tx, saga_id);
+    if (!loaded) return fail(std::move(loaded.error()));
+    if ((*loaded)->state.type != type) {
+      return fail(Errc::conflict, "saga " + saga_id + " exists with type " + (*loaded)->state.type);
+    }
+    return std::move((*loaded)->state);
+  });
+  if (!created) co_return created;
+  if (inserted) me.started_total->with({type}).inc();
+  if (!terminal(created->status)) me.launch(saga_id);
+  co_return created;
+}
+
+asio::awaitable<Result<std::size_t>> Orchestrator::resume_all() {
+  auto& me = *impl_;
+  const auto now = me.now_ms();
+  auto ids = co_await me.db->transaction(
+      [&](storage::Tx& tx) -> Result<std::vector<std::string>> {
+        auto rows = tx.query(
+            "SELECT saga_id FROM saga_instances WHERE status IN ('running', 'compensating') "
+            "AND (owner = $1 OR lease_until < $2) ORDER BY created_at",
+            me.opts.owner, now);
+        if (!rows) return fail(std::move(rows.error()));
+        std::vector<std::string> out;
+        for (const auto& r : *rows) out.push_back(r.get<std::string>(0));
+        return out;
+      },
+      storage::TxMode::read);
+  if (!ids) co_return fail(std::move(ids.error()));
+  for (const auto& id : *ids) me.launch(id);
+  if (!ids->empty()) log::info("resuming sagas", {{"count", ids->size()}});
+  co_return ids->size();
+}
+
+asio::awaitable<Result<std::optional<State>>> Orchestrator::get(std::string saga_id) {
+  auto& me = *impl_;
+  co_return co_await me.db->transaction(
+      [&](storage::Tx& tx) -> Result<std::optional<State>> {
+        auto loaded = me.load(tx, saga_id);
+        if (!loaded) return fail(std::move(loaded.error()));
+        if (!*loaded) return std::optional<State>();
+        State s = std::move((*loaded)->state);
+        auto rows = tx.query("SELECT at, event, step, detail FROM saga_history WHERE saga_id = $1 ORDER BY id", saga_id);
+        if (!rows) return fail(std::move(rows.error()));
+        for (const auto& r : *rows) {
+          s.history.push_back({r.get<std::int64_t>(0), r.get<std::string>(1), r.get<std::string>(2), r.get<std::string>(3)});
+        }
+        return std::optional<State>(std::move(s));
+      },
+      storage::TxMode::read);
+}
+
+asio::awaitable<Result<std::vector<State>>> Orchestrator::list(std::optional<Status> status, std::size_t limit) {
+  auto& me = *impl_;
+  co_return co_await me.db->transaction(
+      [&](storage::Tx& tx) -> Result<std::vector<State>> {
+        auto rows = status ? tx.query("SELECT " + std::string(kStateColumns) +
+                                          " FROM saga_instances WHERE status = $1 ORDER BY created_at DESC LIMIT $2",
+                                      to_string(*status), static_cast<std::int64_t>(limit))
+                           : tx.query("SELECT " + std::string(kStateColumns) +
+                                          " FROM saga_instances ORDER BY created_at DESC LIMIT $1",
+                                      static_cast<std::int64_t>(limit));
+        if (!rows) return fail(std::move(rows.error()));
+        std::vector<State> out;
+        for (const auto& r : *rows) out.push_back(from_row(r).state);
+        return out;
+      },
+      storage::TxMode::read);
+}
+
+asio::awaitable<Result<State>> Orchestrator::wait(std::string saga_id, std::chrono::milliseconds timeout) {
+  auto& me = *impl_;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto seen = me.finished.generation();
+    auto s = co_await get(saga_id);
+    if (!s) co_return fail(std::move(s.error()));
+    if (!*s) co_return fail(Errc::not_found, "no saga " + saga_id);
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (terminal((*s)->status) || left.count() <= 0) co_return std::move(**s);
+    // Other instances finish sagas too: look again at least every 200 ms.
+    co_await me.finished.wait(seen, std::min(left, std::chrono::milliseconds(200)));
+  }
+}
+
+void Orchestrator::on_finished(std::function<void(const State&)> callback) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->finished_callbacks.push_back(std::move(callback));
+}
+
+void Orchestrator::stop() {
+  impl_->stopped = true;
+  impl_->stopping.notify_all();
+}
+
+std::size_t Orchestrator::active() const noexcept {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->driving.size();
+}
+
+}  // namespace mercado::saga
