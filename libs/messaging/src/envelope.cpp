@@ -1,0 +1,123 @@
+#include <mercado/messaging/envelope.hpp>
+#include <mercado/messaging/message.hpp>
+
+#include <ctime>
+
+#include <boost/json.hpp>
+
+#include <mercado/core/uuid.hpp>
+#include <mercado/observability/trace.hpp>
+
+namespace mercado::messaging {
+
+namespace bj = boost::json;
+
+std::string format_timestamp(std::chrono::system_clock::time_point t) {
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(us / 1000000);
+  long frac = static_cast<long>(us % 1000000);
+  if (frac < 0) {
+    frac += 1000000;
+    --secs;
+  }
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(buf + n, sizeof buf - n, ".%06ldZ", frac);
+  return buf;
+}
+
+Envelope make_envelope(std::string event_type, bj::value data, Headers headers, std::string_view source,
+                       const core::Clock& clock) {
+  Envelope e;
+  e.id = core::new_uuid();
+  e.event_type = std::move(event_type);
+  e.data = std::move(data);
+  e.timestamp = format_timestamp(clock.wall_now());
+  e.source = std::string(source);
+  std::optional<obs::TraceContext> parent;
+  if (auto it = headers.find("traceparent"); it != headers.end()) {
+    parent = obs::TraceContext::parse(it->second);
+    headers.erase(it);
+  }
+  if (parent && parent->valid()) {
+    e.traceparent = parent->traceparent();
+  } else {
+    obs::TraceContext root{obs::new_trace_id(), obs::new_span_id(), 0x01};
+    e.traceparent = root.traceparent();
+  }
+  e.headers = std::move(headers);
+  return e;
+}
+
+std::string encode_envelope(const Envelope& e) {
+  bj::object o;
+  o.reserve(8);
+  o.emplace("id", e.id);
+  o.emplace("event_type", e.event_type);
+  o.emplace("source", e.source);
+  o.emplace("timestamp", e.timestamp);
+  o.emplace("traceparent", e.traceparent);
+  o.emplace("data", e.data);
+  if (!e.headers.empty()) {
+    bj::object h;
+    for (const auto& [k, v] : e.headers) h.emplace(k, v);
+    o.emplace("headers", std::move(h));
+  }
+  return bj::serialize(o);
+}
+
+Result<Envelope> decode_envelope(std::string_view body) {
+  boost::system::error_code ec;
+  bj::value v = bj::parse(bj::string_view(body.data(), body.size()), ec);
+  if (ec) return fail(Errc::invalid_argument, "message is not JSON: " + ec.message());
+  if (!v.is_object()) return fail(Errc::invalid_argument, "message is not a JSON object");
+  auto& o = v.as_object();
+  Envelope e;
+  auto text = [&](std::string_view key, std::string& out, bool required) -> bool {
+    auto* p = o.if_contains(key);
+    if (!p) return !required;
+    if (!p->is_string()) return false;
+    out.assign(p->as_string().data(), p->as_string().size());
+    return !required || !out.empty();
+  };
+  std::vector<std::string> missing;
+  if (!text("id", e.id, true)) missing.emplace_back("id");
+  if (!text("event_type", e.event_type, true)) missing.emplace_back("event_type");
+  if (!text("timestamp", e.timestamp, true)) missing.emplace_back("timestamp");
+  if (!text("source", e.source, false)) missing.emplace_back("source");
+  std::string traceparent;
+  if (!text("traceparent", traceparent, false)) missing.emplace_back("traceparent");
+  if (auto* d = o.if_contains("data")) {
+    e.data = std::move(*d);
+  } else {
+    missing.emplace_back("data");
+  }
+  if (auto* h = o.if_contains("headers")) {
+    if (!h->is_object()) {
+      missing.emplace_back("headers");
+    } else {
+      for (const auto& kv : h->as_object()) {
+        if (!kv.value().is_string()) {
+          missing.emplace_back("headers." + std::string(kv.key()));
+          continue;
+        }
+        e.headers.emplace(std::string(kv.key()), std::string(kv.value().as_string()));
+      }
+    }
+  }
+  if (!missing.empty()) {
+    std::string list;
+    for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+    return fail(Errc::invalid_argument, "message envelope lacks or mistypes: " + list);
+  }
+  if (auto tc = obs::TraceContext::parse(traceparent); tc && tc->valid()) e.traceparent = tc->traceparent();
+  return e;
+}
+
+Message to_message(const Envelope& e) {
+  return Message{e.id, e.event_type, e.traceparent, encode_envelope(e)};
+}
+
+}  // namespace mercado::messaging

@@ -1,0 +1,51 @@
+#include <mercado/messaging/outbox.hpp>
+
+namespace mercado::messaging {
+
+namespace {
+
+const storage::Migration kOutboxSchema[] = {
+    {1, "outbox",
+     /*sql=*/"",
+     /*postgres_sql=*/
+     "CREATE TABLE mercado_outbox (seq BIGSERIAL PRIMARY KEY, message_id TEXT NOT NULL UNIQUE,"
+     " event_type TEXT NOT NULL, traceparent TEXT NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL,"
+     " dispatched_at BIGINT);"
+     "CREATE INDEX mercado_outbox_pending ON mercado_outbox (seq) WHERE dispatched_at IS NULL;"
+     "CREATE INDEX mercado_outbox_dispatched ON mercado_outbox (dispatched_at) WHERE dispatched_at IS NOT NULL;"
+     "CREATE TABLE mercado_outbox_lease (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at BIGINT NOT NULL);"
+     "INSERT INTO mercado_outbox_lease (name, owner, expires_at) VALUES ('relay', '', 0);",
+     /*sqlite_sql=*/
+     "CREATE TABLE mercado_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE,"
+     " event_type TEXT NOT NULL, traceparent TEXT NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL,"
+     " dispatched_at INTEGER);"
+     "CREATE INDEX mercado_outbox_pending ON mercado_outbox (seq) WHERE dispatched_at IS NULL;"
+     "CREATE INDEX mercado_outbox_dispatched ON mercado_outbox (dispatched_at) WHERE dispatched_at IS NOT NULL;"
+     "CREATE TABLE mercado_outbox_lease (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL);"
+     "INSERT INTO mercado_outbox_lease (name, owner, expires_at) VALUES ('relay', '', 0);"},
+};
+
+}  // namespace
+
+std::span<const storage::Migration> Outbox::migrations() { return kOutboxSchema; }
+
+Outbox::Outbox(std::string source, const core::Clock& clock)
+    : source_(std::move(source)), clock_(clock), committed_(std::make_shared<core::Notifier>()) {}
+
+Result<Envelope> Outbox::add(storage::Tx& tx, std::string event_type, boost::json::value data, Headers headers) const {
+  Envelope e = make_envelope(std::move(event_type), std::move(data), std::move(headers), source_, clock_);
+  if (auto r = add(tx, e); !r) return std::unexpected(r.error());
+  return e;
+}
+
+Result<void> Outbox::add(storage::Tx& tx, const Envelope& envelope) const {
+  auto created = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall_now().time_since_epoch()).count();
+  auto r = tx.exec(
+      "INSERT INTO mercado_outbox (message_id, event_type, traceparent, body, created_at) VALUES ($1, $2, $3, $4, $5)",
+      envelope.id, envelope.event_type, envelope.traceparent, encode_envelope(envelope), created);
+  if (!r) return std::unexpected(r.error());
+  tx.on_commit([n = committed_] { n->notify_all(); });
+  return {};
+}
+
+}  // namespace mercado::messaging

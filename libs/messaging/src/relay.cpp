@@ -1,0 +1,224 @@
+#include <mercado/messaging/outbox.hpp>
+
+#include <atomic>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include <mercado/core/uuid.hpp>
+#include <mercado/observability/log.hpp>
+
+namespace mercado::messaging {
+
+namespace asio = boost::asio;
+using storage::Row;
+using storage::Tx;
+using storage::TxMode;
+
+struct OutboxRelay::State {
+  std::shared_ptr<storage::Database> db;
+  std::shared_ptr<Publisher> publisher;
+  std::shared_ptr<core::Notifier> committed;
+  RelayOptions options;
+  obs::Counter* published_total = nullptr;
+  obs::Counter* failures_total = nullptr;
+
+  // Touched only by the coroutine running a round (rounds never overlap: run_once is
+  // awaited by the loop, or by a test when no loop runs).
+  bool leader = false;
+  std::int64_t lease_until_ms = 0;
+  std::int64_t last_purge_ms = 0;
+
+  std::atomic<std::uint64_t> published{0};
+  std::atomic<bool> started{false};
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> finished{false};
+  core::Notifier stop_requested;
+  core::Notifier finished_notifier;
+
+  std::int64_t now_ms() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(options.clock->wall_now().time_since_epoch()).count();
+  }
+
+  // A list of row numbers as one parameter: a JSON array for SQLite's json_each, an array
+  // literal for PostgreSQL's = ANY($1::bigint[]).
+  std::string id_list(const std::vector<std::int64_t>& seqs) const {
+    bool pg = db->dialect() == storage::Dialect::postgres;
+    std::string s(1, pg ? '{' : '[');
+    for (std::size_t i = 0; i < seqs.size(); ++i) {
+      if (i) s.push_back(',');
+      s += std::to_string(seqs[i]);
+    }
+    s.push_back(pg ? '}' : ']');
+    return s;
+  }
+  const char* in_list() const {
+    return db->dialect() == storage::Dialect::postgres ? "seq = ANY(CAST($1 AS BIGINT[]))"
+                                                       : "seq IN (SELECT value FROM json_each($1))";
+  }
+
+  asio::awaitable<Result<std::size_t>> round() {
+    const std::int64_t lease_ms = options.lease.count();
+    std::int64_t now = now_ms();
+    if (!leader || lease_until_ms - now < lease_ms / 2) {
+      auto took = co_await db->transaction([&](Tx& tx) {
+        return tx.exec(
+            "UPDATE mercado_outbox_lease SET owner = $1, expires_at = $2"
+            " WHERE name = 'relay' AND (owner = $1 OR expires_at < $3)",
+            options.relay_id, now + lease_ms, now);
+      });
+      if (!took) co_return std::unexpected(took.error());
+      leader = *took == 1;
+      if (!leader) co_return std::size_t{0};
+      lease_until_ms = now + lease_ms;
+    }
+
+    struct Pending {
+      std::vector<std::int64_t> seqs;
+      std::vector<Message> messages;
+    };
+    auto pending = co_await db->transaction([&](Tx& tx) -> Result<Pending> {
+      auto rows = tx.query(
+          "SELECT seq, message_id, event_type, traceparent, body FROM mercado_outbox"
+          " WHERE dispatched_at IS NULL ORDER BY seq LIMIT $1",
+          static_cast<std::int64_t>(options.batch_size));
+      if (!rows) return std::unexpected(rows.error());
+      Pending p;
+      for (const Row& r : *rows) {
+        p.seqs.push_back(r.get<std::int64_t>(0));
+        p.messages.push_back({r.get<std::string>(1), r.get<std::string>(2), r.get<std::string>(3), r.get<std::string>(4)});
+      }
+      return p;
+    }, TxMode::read);
+    if (!pending) co_return std::unexpected(pending.error());
+    if (pending->seqs.empty()) {
+      co_await purge();
+      co_return std::size_t{0};
+    }
+
+    std::size_t n = pending->seqs.size();
+    auto sent = co_await publisher->publish_batch(std::move(pending->messages));
+    if (!sent) co_return std::unexpected(sent.error());
+
+    // Published: mark them, renewing the lease in the same transaction. If this fails (or
+    // the process dies first) they are published again later: at-least-once.
+    std::string list = id_list(pending->seqs);
+    bool still_leader = true;
+    auto marked = co_await db->transaction([&](Tx& tx) -> Result<void> {
+      std::int64_t t = now_ms();
+      auto m = tx.exec(std::string("UPDATE mercado_outbox SET dispatched_at = $2 WHERE ") + in_list() +
+                           " AND dispatched_at IS NULL",
+                       list, t);
+      if (!m) return std::unexpected(m.error());
+      auto l = tx.exec("UPDATE mercado_outbox_lease SET expires_at = $2 WHERE name = 'relay' AND owner = $1",
+                       options.relay_id, t + lease_ms);
+      if (!l) return std::unexpected(l.error());
+      still_leader = *l == 1;
+      lease_until_ms = t + lease_ms;
+      return {};
+    });
+    if (!marked) co_return std::unexpected(marked.error());
+    leader = still_leader;
+    published += n;
+    published_total->inc(n);
+    co_return n;
+  }
+
+  asio::awaitable<void> purge() {
+    std::int64_t now = now_ms();
+    constexpr std::int64_t kEvery = 60 * 60 * 1000;
+    if (now - last_purge_ms < kEvery) co_return;
+    last_purge_ms = now;
+    std::int64_t cutoff = now - std::chrono::duration_cast<std::chrono::milliseconds>(options.retention).count();
+    auto r = co_await db->transaction([&](Tx& tx) {
+      return tx.exec("DELETE FROM mercado_outbox WHERE dispatched_at IS NOT NULL AND dispatched_at < $1", cutoff);
+    });
+    if (!r) log::warn("outbox: purge failed", {{"error", r.error().internal}});
+  }
+
+  asio::awaitable<void> loop() {
+    auto backoff = options.retry_min;
+    while (!stopping) {
+      auto seen = committed->generation();
+      auto r = co_await round();
+      if (!r) {
+        failures_total->inc();
+        log::warn("outbox relay: round failed, will retry",
+                  {{"error", r.error().message}, {"detail", r.error().internal}, {"backoff_ms", backoff.count()}});
+        auto stop_seen = stop_requested.generation();
+        if (!stopping) co_await stop_requested.wait(stop_seen, backoff);
+        backoff = std::min(backoff * 2, options.retry_max);
+        continue;
+      }
+      backoff = options.retry_min;
+      if (*r == options.batch_size) continue;  // more may be pending
+      co_await committed->wait(seen, options.poll_interval);
+    }
+    if (leader) {
+      // Hand the lease over at once instead of making another relay wait for it to expire.
+      (void)co_await db->transaction([&](Tx& tx) {
+        return tx.exec("UPDATE mercado_outbox_lease SET expires_at = 0 WHERE name = 'relay' AND owner = $1",
+                       options.relay_id);
+      });
+      leader = false;
+    }
+    finished = true;
+    finished_notifier.notify_all();
+  }
+};
+
+OutboxRelay::OutboxRelay(std::shared_ptr<State> state) : state_(std::move(state)) {}
+OutboxRelay::~OutboxRelay() = default;
+
+std::shared_ptr<OutboxRelay> OutboxRelay::create(std::shared_ptr<storage::Database> db,
+                                                 std::shared_ptr<Publisher> publisher, const Outbox& outbox,
+                                                 RelayOptions options) {
+  auto s = std::make_shared<State>();
+  s->db = std::move(db);
+  s->publisher = std::move(publisher);
+  s->committed = outbox.committed();
+  if (options.relay_id.empty()) options.relay_id = core::new_uuid();
+  if (options.batch_size == 0) options.batch_size = 1;
+  s->options = std::move(options);
+  s->published_total = &s->options.metrics->counter("mercado_outbox_published_total",
+                                                    "Outbox events published and marked dispatched").get();
+  s->failures_total = &s->options.metrics->counter("mercado_outbox_relay_failures_total",
+                                                   "Outbox relay rounds that failed (retried)").get();
+  return std::shared_ptr<OutboxRelay>(new OutboxRelay(std::move(s)));
+}
+
+std::shared_ptr<OutboxRelay> OutboxRelay::start(std::shared_ptr<storage::Database> db,
+                                                std::shared_ptr<Publisher> publisher, const Outbox& outbox,
+                                                asio::any_io_executor executor, RelayOptions options) {
+  auto relay = create(std::move(db), std::move(publisher), outbox, std::move(options));
+  relay->start(std::move(executor));
+  return relay;
+}
+
+void OutboxRelay::start(asio::any_io_executor executor) {
+  if (state_->started.exchange(true)) throw std::logic_error("OutboxRelay::start called twice");
+  asio::co_spawn(std::move(executor), [s = state_]() -> asio::awaitable<void> { co_await s->loop(); },
+                 asio::detached);
+}
+
+asio::awaitable<void> OutboxRelay::stop() {
+  auto s = state_;
+  s->stopping = true;
+  s->stop_requested.notify_all();
+  s->committed->notify_all();
+  if (!s->started) co_return;
+  while (true) {
+    auto seen = s->finished_notifier.generation();
+    if (s->finished) break;
+    co_await s->finished_notifier.wait(seen, std::chrono::hours(1));
+  }
+}
+
+asio::awaitable<Result<std::size_t>> OutboxRelay::run_once() {
+  auto s = state_;
+  co_return co_await s->round();
+}
+
+std::uint64_t OutboxRelay::published() const noexcept { return state_->published.load(); }
+
+}  // namespace mercado::messaging

@@ -1,0 +1,79 @@
+#include <mercado/messaging/envelope.hpp>
+#include <mercado/messaging/message.hpp>
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include <mercado/observability/trace.hpp>
+
+namespace mercado::messaging {
+namespace {
+
+TEST(Envelope, CarriesTheChaptersFieldsPlusIdSourceAndTrace) {
+  core::ManualClock clock;
+  const std::string parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  Envelope e = make_envelope("OrderCreated", boost::json::value{{"order_id", "o-1"}, {"total", 1999}},
+                             {{"traceparent", parent}, {"correlation_id", "c-9"}}, "order-service", clock);
+  EXPECT_EQ(e.id.size(), 36U);
+  EXPECT_EQ(e.event_type, "OrderCreated");
+  EXPECT_EQ(e.source, "order-service");
+  EXPECT_EQ(e.traceparent, parent);
+  EXPECT_EQ(e.headers.size(), 1U);  // traceparent moved out of the headers
+  EXPECT_EQ(e.timestamp.size(), std::string("2026-11-26T07:42:40.123456Z").size());
+  EXPECT_EQ(e.timestamp.back(), 'Z');
+
+  auto body = boost::json::parse(encode_envelope(e)).as_object();
+  for (const char* key : {"id", "event_type", "data", "timestamp", "source", "traceparent", "headers"}) {
+    EXPECT_TRUE(body.contains(key)) << key;
+  }
+  auto back = decode_envelope(encode_envelope(e));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->id, e.id);
+  EXPECT_EQ(back->data, e.data);
+  EXPECT_EQ(back->traceparent, parent);
+  EXPECT_EQ(back->headers.at("correlation_id"), "c-9");
+}
+
+TEST(Envelope, WithoutAValidTraceparentStartsANewSampledTrace) {
+  Envelope e = make_envelope("X", nullptr, {{"traceparent", "garbage"}}, "s");
+  auto tc = obs::TraceContext::parse(e.traceparent);
+  ASSERT_TRUE(tc);
+  EXPECT_TRUE(tc->valid());
+  EXPECT_TRUE(tc->sampled());
+  EXPECT_NE(make_envelope("X", nullptr, {}, "s").id, e.id);
+}
+
+TEST(Envelope, DecodeRejectsWhatIsNotAnEnvelopeAndSaysWhy) {
+  auto not_json = decode_envelope("{nope");
+  ASSERT_FALSE(not_json);
+  EXPECT_EQ(not_json.error().code, Errc::invalid_argument);
+  EXPECT_NE(not_json.error().message.find("not JSON"), std::string::npos);
+  EXPECT_FALSE(decode_envelope("[1,2]"));
+  auto missing = decode_envelope(R"({"event_type":"X","data":{}})");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("id"), std::string::npos);
+  EXPECT_NE(missing.error().message.find("timestamp"), std::string::npos);
+  // The chapter's minimal envelope plus an id is enough; a bad traceparent is dropped.
+  auto minimal = decode_envelope(
+      R"({"id":"1","event_type":"X","data":null,"timestamp":"2026-01-01T00:00:00Z","traceparent":"zz"})");
+  ASSERT_TRUE(minimal) << minimal.error().message;
+  EXPECT_TRUE(minimal->traceparent.empty());
+}
+
+TEST(Envelope, FormatTimestampIsRfc3339Utc) {
+  auto t = std::chrono::system_clock::time_point(std::chrono::microseconds(1764142960123456));
+  EXPECT_EQ(format_timestamp(t), "2025-11-26T07:42:40.123456Z");
+}
+
+TEST(Message, CarriesTheRoutingFieldsAndTheEncodedEnvelope) {
+  Envelope e = make_envelope("PaymentCompleted", {{"amount", 5}}, {}, "payment-service");
+  Message m = to_message(e);
+  EXPECT_EQ(m.id, e.id);
+  EXPECT_EQ(m.event_type, "PaymentCompleted");
+  EXPECT_EQ(m.traceparent, e.traceparent);
+  EXPECT_EQ(m.body, encode_envelope(e));
+}
+
+}  // namespace
+}  // namespace mercado::messaging

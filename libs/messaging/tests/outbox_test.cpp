@@ -1,0 +1,359 @@
+// Outbox, relay and inbox end to end: a producer's database (SQLite or PostgreSQL), the bus
+// (SQLite or RabbitMQ), a consumer's database with the inbox. Failures are injected at each
+// step of the relay (Beast-style fail-count loops): every event is delivered at least once
+// and applied exactly once.
+
+#include <mercado/messaging/inbox.hpp>
+#include <mercado/messaging/outbox.hpp>
+#include <mercado/storage/errors.hpp>
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include <atomic>
+
+#include "bus_fixture.hpp"
+
+namespace mercado::messaging {
+namespace {
+
+using namespace testing;
+using storage::testing::Backend;
+using storage::testing::ScratchDatabase;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+struct Combo {
+  Backend db;
+  Transport bus;
+};
+
+// Where the relay's publish fails: before anything reaches the broker, or after the broker
+// accepted the batch but before the relay learned it (a lost confirm, a crash).
+enum class FailAt { before_publish, after_publish };
+
+// Fails the `fail_call`-th publish_batch (0-based) at the chosen step; forwards all others.
+class FaultyPublisher final : public Publisher {
+ public:
+  FaultyPublisher(std::shared_ptr<Publisher> inner, FailAt at, int fail_call)
+      : inner_(std::move(inner)), at_(at), fail_call_(fail_call) {}
+
+  asio::awaitable<Result<void>> publish_batch(std::vector<Message> messages) override {
+    int call = calls_++;
+    if (call == fail_call_ && at_ == FailAt::before_publish) {
+      triggered_ = true;
+      co_return fail(Errc::unavailable, "injected: broker refused the batch");
+    }
+    auto r = co_await inner_->publish_batch(std::move(messages));
+    if (call == fail_call_ && at_ == FailAt::after_publish) {
+      triggered_ = true;
+      co_return fail(Errc::unavailable, "injected: published, but the confirm was lost");
+    }
+    co_return r;
+  }
+  bool triggered() const noexcept { return triggered_; }
+
+ private:
+  std::shared_ptr<Publisher> inner_;
+  FailAt at_;
+  int fail_call_;
+  std::atomic<int> calls_{0};
+  std::atomic<bool> triggered_{false};
+};
+
+const storage::Migration kOrders[] = {
+    {1, "orders", "CREATE TABLE orders (id TEXT PRIMARY KEY, total BIGINT NOT NULL)"}};
+const storage::Migration kReservations[] = {
+    {1, "reservations", "CREATE TABLE reservations (order_id TEXT PRIMARY KEY, total BIGINT NOT NULL)"}};
+
+class OutboxTest : public ::testing::TestWithParam<Combo>, public BusTestBase {
+ protected:
+  void SetUp() override {
+    MERCADO_SCRATCH_OR_SKIP(producer_scratch_, GetParam().db);
+    MERCADO_SCRATCH_OR_SKIP(consumer_scratch_, GetParam().db);
+    MERCADO_BUS_OR_SKIP(place_, GetParam().bus);
+    producer_db_ = open_db(*producer_scratch_);
+    consumer_db_ = open_db(*consumer_scratch_);
+    ASSERT_TRUE(storage::migrate_blocking(*producer_db_, "mercado_outbox", Outbox::migrations()));
+    ASSERT_TRUE(storage::migrate_blocking(*producer_db_, "orders", kOrders));
+    ASSERT_TRUE(storage::migrate_blocking(*consumer_db_, "mercado_inbox", Inbox::migrations()));
+    ASSERT_TRUE(storage::migrate_blocking(*consumer_db_, "inventory", kReservations));
+    bus_ = open_bus(*place_, "order-service");
+  }
+  void TearDown() override { close_buses(); }
+
+  std::shared_ptr<storage::Database> open_db(const ScratchDatabase& s) {
+    auto db = storage::open_database(s.url(), pool_);
+    if (!db) throw std::runtime_error(db.error().internal);
+    return *db;
+  }
+
+  // The producer's command: an order and its OrderPlaced event, in one transaction.
+  Result<void> place_order(const std::string& id, std::int64_t total, bool then_fail = false) {
+    return producer_db_->transaction_blocking([&](storage::Tx& tx) -> Result<void> {
+      if (auto r = tx.exec("INSERT INTO orders (id, total) VALUES ($1, $2)", id, total); !r) {
+        return std::unexpected(r.error());
+      }
+      auto e = outbox_.add(tx, "OrderPlaced", {{"order_id", id}, {"total", total}});
+      if (!e) return std::unexpected(e.error());
+      if (then_fail) return fail(Errc::unprocessable, "credit limit exceeded");
+      return {};
+    });
+  }
+
+  // The consumer: reserves stock for each order through the inbox. `deliveries` sees every
+  // delivery, `applied` every committed effect.
+  std::shared_ptr<Subscription> consume(const std::string& queue, Collector& deliveries, Collector& applied,
+                                        std::function<Result<void>(const Delivery&)> before_apply = {}) {
+    auto apply = [&applied, before_apply](storage::Tx& tx, const Delivery& d) -> Result<void> {
+      if (before_apply) {
+        if (auto r = before_apply(d); !r) return r;
+      }
+      std::string order = std::string(d.envelope.data.at("order_id").as_string());
+      auto r = tx.exec("INSERT INTO reservations (order_id, total) VALUES ($1, $2)", order,
+                       d.envelope.data.at("total").as_int64());
+      if (!r) return std::unexpected(r.error());
+      tx.on_commit([&applied, order] { applied.add(order); });
+      return {};
+    };
+    Handler inner = idempotent(consumer_db_, Inbox(queue), apply, metrics_);
+    return subscribe(*bus_, {.queue = queue,
+                             .event_types = {"OrderPlaced"},
+                             .handler = [inner, &deliveries](const Delivery& d) -> asio::awaitable<Outcome> {
+                               deliveries.add(std::string(d.envelope.data.at("order_id").as_string()));
+                               co_return co_await inner(d);
+                             },
+                             .retry_delay = milliseconds(20)});
+  }
+
+  std::int64_t count(storage::Database& db, const std::string& sql) {
+    auto n = db.transaction_blocking([&](storage::Tx& tx) { return tx.query_value<std::int64_t>(sql); });
+    EXPECT_TRUE(n);
+    return n && *n ? **n : -1;
+  }
+
+  // Runs the relay until it has published `n` events in total; failures are retried at once.
+  std::size_t relay_until(OutboxRelay& relay, std::uint64_t n) {
+    std::size_t failures = 0;
+    for (int guard = 0; relay.published() < n && guard < 100; ++guard) {
+      auto r = run(relay.run_once());
+      if (!r) ++failures;
+    }
+    EXPECT_EQ(relay.published(), n);
+    return failures;
+  }
+
+  std::optional<ScratchDatabase> producer_scratch_, consumer_scratch_;
+  std::optional<BusPlace> place_;
+  std::shared_ptr<storage::Database> producer_db_, consumer_db_;
+  std::shared_ptr<EventBus> bus_;
+  Outbox outbox_{"order-service"};
+};
+
+TEST_P(OutboxTest, StateAndEventsCommitTogetherOrNotAtAll) {
+  Collector deliveries, applied;
+  auto sub = consume(random_name("inventory-"), deliveries, applied);
+  ASSERT_TRUE(place_order("o-1", 100));
+  auto refused = place_order("o-2", 200, /*then_fail=*/true);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message, "credit limit exceeded");
+  EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM orders"), 1);
+  EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox"), 1);
+
+  auto relay = OutboxRelay::create(producer_db_, bus_, outbox_, {.metrics = &metrics_});
+  auto first = run(relay->run_once());
+  ASSERT_TRUE(first) << first.error().message << " " << first.error().internal;
+  EXPECT_EQ(*first, 1U);
+  EXPECT_EQ(run(relay->run_once()).value(), 0U);  // marked: not published again
+  EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL"), 0);
+
+  ASSERT_TRUE(place_order("o-3", 300));
+  EXPECT_EQ(run(relay->run_once()).value(), 1U);
+  ASSERT_TRUE(applied.wait_distinct(2));
+  run(sub->stop());
+  EXPECT_EQ(applied.counts(), (std::map<std::string, int>{{"o-1", 1}, {"o-3", 1}}));
+  EXPECT_EQ(count(*consumer_db_, "SELECT COUNT(*) FROM reservations"), 2);
+  EXPECT_EQ(metric_value(metrics_, "mercado_outbox_published_total"), 2);
+}
+
+// The failure-injection loop: for each step and each publish call n, fail call n at that
+// step; the invariants hold every time.
+TEST_P(OutboxTest, AFailureAtEachRelayStepDeliversAtLeastOnceAndAppliesExactlyOnce) {
+  constexpr int kEvents = 5;
+  std::uint64_t published_before = 0;
+  int iteration = 0;
+  for (FailAt step : {FailAt::before_publish, FailAt::after_publish}) {
+    for (int n = 0;; ++n) {
+      ++iteration;
+      SCOPED_TRACE("fail call " + std::to_string(n) +
+                   (step == FailAt::before_publish ? " before publish" : " after publish"));
+      const std::string queue = random_name("inventory-");
+      Collector deliveries, applied;
+      auto sub = consume(queue, deliveries, applied);
+      std::vector<std::string> ids;
+      for (int i = 0; i < kEvents; ++i) {
+        ids.push_back("o-" + std::to_string(iteration) + "-" + std::to_string(i));
+        ASSERT_TRUE(place_order(ids.back(), 10 + i));
+      }
+      auto faulty = std::make_shared<FaultyPublisher>(bus_, step, n);
+      auto relay = OutboxRelay::create(producer_db_, faulty, outbox_,
+                                       {.batch_size = 2, .relay_id = "relay", .metrics = &metrics_});
+      std::size_t failures = relay_until(*relay, kEvents);
+      ASSERT_TRUE(applied.wait_distinct(kEvents));
+      if (faulty->triggered() && step == FailAt::after_publish) {
+        // The failed batch was published twice: wait for its second copy to arrive too.
+        ASSERT_TRUE(deliveries.wait_total(kEvents + 1));
+      }
+      run(sub->stop());
+
+      EXPECT_EQ(failures, faulty->triggered() ? 1U : 0U);
+      auto counts = deliveries.counts();
+      for (const auto& id : ids) EXPECT_GE(counts[id], 1) << id;  // at least once
+      for (const auto& [id, times] : applied.counts()) EXPECT_EQ(times, 1) << id;  // exactly once
+      EXPECT_EQ(applied.counts().size(), static_cast<std::size_t>(kEvents));
+      std::int64_t rows = 0;
+      for (const auto& id : ids) {
+        rows += count(*consumer_db_, "SELECT COUNT(*) FROM reservations WHERE order_id = '" + id + "'");
+      }
+      EXPECT_EQ(rows, kEvents);
+      double duplicates =
+          metric_value(metrics_, "mercado_inbox_duplicates_total{consumer=\"" + queue + "\"}");
+      EXPECT_EQ(duplicates, static_cast<double>(deliveries.total() - kEvents));
+      if (step == FailAt::after_publish && faulty->triggered()) {
+        EXPECT_GE(duplicates, 1);
+      }
+      published_before += kEvents;
+      EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL"), 0);
+      if (!faulty->triggered()) break;  // n is past the last publish call: every step was covered
+    }
+  }
+  EXPECT_GE(iteration, 6);
+}
+
+// A relay dies between publishing and marking (it neither marks nor releases its lease):
+// another relay takes over when the lease runs out and publishes the events again.
+TEST_P(OutboxTest, ACrashedRelaysEventsArePublishedByTheNextRelay) {
+  core::ManualClock clock(core::SteadyTime{} + std::chrono::hours(24 * 365 * 56));
+  Collector deliveries, applied;
+  const std::string queue = random_name("inventory-");
+  auto sub = consume(queue, deliveries, applied);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(place_order("c-" + std::to_string(i), i));
+
+  auto crashing = std::make_shared<FaultyPublisher>(bus_, FailAt::after_publish, 0);
+  auto a = OutboxRelay::create(producer_db_, crashing, outbox_,
+                               {.lease = seconds(10), .relay_id = "relay-a", .clock = &clock, .metrics = &metrics_});
+  EXPECT_FALSE(run(a->run_once()));  // published, then "crashed" before marking
+  a.reset();                         // gone without stop(): the lease is still held
+
+  auto b = OutboxRelay::create(producer_db_, bus_, outbox_,
+                               {.lease = seconds(10), .relay_id = "relay-b", .clock = &clock, .metrics = &metrics_});
+  EXPECT_EQ(run(b->run_once()).value(), 0U);  // relay-a's lease has not expired
+  clock.advance(seconds(11));
+  EXPECT_EQ(run(b->run_once()).value(), 4U);
+  ASSERT_TRUE(applied.wait_distinct(4));
+  ASSERT_TRUE(deliveries.wait_total(8));  // both copies of every event arrived
+  run(sub->stop());
+  for (const auto& [id, times] : applied.counts()) EXPECT_EQ(times, 1) << id;
+  EXPECT_EQ(count(*consumer_db_, "SELECT COUNT(*) FROM reservations"), 4);
+  EXPECT_EQ(metric_value(metrics_, "mercado_inbox_duplicates_total{consumer=\"" + queue + "\"}"), 4);
+}
+
+// The relay loop needs no polling: a commit wakes it (poll interval one hour).
+TEST_P(OutboxTest, TheRelayLoopWakesOnCommit) {
+  Collector deliveries, applied;
+  auto sub = consume(random_name("inventory-"), deliveries, applied);
+  auto relay = OutboxRelay::start(producer_db_, bus_, outbox_, executor(),
+                                  {.poll_interval = std::chrono::hours(1), .metrics = &metrics_});
+  ASSERT_TRUE(place_order("w-1", 1));
+  ASSERT_TRUE(applied.wait_distinct(1, seconds(20)));
+  ASSERT_TRUE(place_order("w-2", 2));
+  ASSERT_TRUE(applied.wait_distinct(2, seconds(20)));
+  run(relay->stop());
+  run(sub->stop());
+  EXPECT_EQ(relay->published(), 2U);
+}
+
+// Two replicas of a service run a relay each on the same database: the lease lets one
+// publish at a time, so without failures every event goes out exactly once.
+TEST_P(OutboxTest, ReplicaRelaysShareTheOutboxWithoutDuplicates) {
+  constexpr int kCount = 30;
+  Collector deliveries, applied;
+  auto sub = consume(random_name("inventory-"), deliveries, applied);
+  auto a = OutboxRelay::start(producer_db_, bus_, outbox_, executor(),
+                              {.poll_interval = milliseconds(200), .relay_id = "a", .metrics = &metrics_});
+  auto b = OutboxRelay::start(producer_db_, bus_, outbox_, executor(),
+                              {.poll_interval = milliseconds(200), .relay_id = "b", .metrics = &metrics_});
+  for (int i = 0; i < kCount; ++i) ASSERT_TRUE(place_order("r-" + std::to_string(i), i));
+  ASSERT_TRUE(applied.wait_distinct(kCount));
+  run(a->stop());
+  run(b->stop());
+  run(sub->stop());
+  EXPECT_EQ(a->published() + b->published(), static_cast<std::uint64_t>(kCount));
+  EXPECT_EQ(deliveries.total(), static_cast<std::size_t>(kCount));
+}
+
+// The consumer's transaction is all or nothing too: a transient failure rolls back the
+// effects and the inbox record, the message is retried and applied once; a permanent
+// failure dead-letters it with the reason and applies nothing.
+TEST_P(OutboxTest, AFailedEffectRollsBackAndIsRetriedOrDeadLettered) {
+  const std::string queue = random_name("inventory-");
+  Collector deliveries, applied;
+  std::atomic<int> calls{0};
+  auto sub = consume(queue, deliveries, applied, [&](const Delivery& d) -> Result<void> {
+    std::string order(d.envelope.data.at("order_id").as_string());
+    if (order == "bad") return fail(Errc::unprocessable, "unknown sku");
+    if (calls++ == 0) return fail(Errc::unavailable, "stock service busy");
+    return {};
+  });
+  ASSERT_TRUE(place_order("good", 1));
+  ASSERT_TRUE(place_order("bad", 2));
+  auto relay = OutboxRelay::create(producer_db_, bus_, outbox_, {.metrics = &metrics_});
+  EXPECT_EQ(run(relay->run_once()).value(), 2U);
+  ASSERT_TRUE(applied.wait_distinct(1));
+  ASSERT_TRUE(deliveries.wait_total(3));  // good twice (retried), bad once
+  run(sub->stop());
+  EXPECT_EQ(applied.counts(), (std::map<std::string, int>{{"good", 1}}));
+  EXPECT_EQ(count(*consumer_db_, "SELECT COUNT(*) FROM reservations"), 1);
+  EXPECT_EQ(count(*consumer_db_, "SELECT COUNT(*) FROM mercado_inbox"), 1);
+  auto letters = run(bus_->take_dead_letters(queue, 10));
+  ASSERT_TRUE(letters);
+  ASSERT_EQ(letters->size(), 1U);
+  EXPECT_NE(letters->front().reason.find("unknown sku"), std::string::npos) << letters->front().reason;
+}
+
+TEST_P(OutboxTest, InboxRecordsEachIdOnceAndForgetsOldOnes) {
+  Inbox inbox("inventory");
+  auto first = consumer_db_->transaction_blocking([&](storage::Tx& tx) { return inbox.record(tx, "m-1"); });
+  auto again = consumer_db_->transaction_blocking([&](storage::Tx& tx) { return inbox.record(tx, "m-1"); });
+  auto other = consumer_db_->transaction_blocking([&](storage::Tx& tx) { return Inbox("billing").record(tx, "m-1"); });
+  ASSERT_TRUE(first && again && other);
+  EXPECT_TRUE(*first);
+  EXPECT_FALSE(*again);
+  EXPECT_TRUE(*other);  // ids are per consumer
+  auto purged = consumer_db_->transaction_blocking([&](storage::Tx& tx) { return inbox.purge(tx, milliseconds(-1000)); });
+  ASSERT_TRUE(purged);
+  EXPECT_EQ(*purged, 1);
+  auto after = consumer_db_->transaction_blocking([&](storage::Tx& tx) { return inbox.record(tx, "m-1"); });
+  EXPECT_TRUE(*after);
+}
+
+TEST_P(OutboxTest, AnEventIdIsStoredOnce) {
+  Envelope e = make_envelope("OrderPlaced", {{"order_id", "x"}}, {}, "order-service");
+  ASSERT_TRUE(producer_db_->transaction_blocking([&](storage::Tx& tx) { return outbox_.add(tx, e); }));
+  auto dup = producer_db_->transaction_blocking([&](storage::Tx& tx) { return outbox_.add(tx, e); });
+  ASSERT_FALSE(dup);
+  EXPECT_TRUE(storage::is_unique_violation(dup.error()));
+}
+
+INSTANTIATE_TEST_SUITE_P(DatabasesAndTransports, OutboxTest,
+                         ::testing::Values(Combo{Backend::sqlite, Transport::sqlite},
+                                           Combo{Backend::postgres, Transport::amqp},
+                                           Combo{Backend::sqlite, Transport::amqp},
+                                           Combo{Backend::postgres, Transport::sqlite}),
+                         [](const auto& p) {
+                           return storage::testing::to_string(p.param.db) + "_" + to_string(p.param.bus);
+                         });
+
+}  // namespace
+}  // namespace mercado::messaging
