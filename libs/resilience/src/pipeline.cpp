@@ -56,8 +56,10 @@ asio::awaitable<CallResult> Pipeline::execute(CallSpec spec, AttemptRef attempt)
   core::SteadyTime deadline = start + config_.total_timeout;
   if (spec.deadline) deadline = std::min(deadline, *spec.deadline);
   if (deadline <= start) co_return refuse(CallErrc::deadline_exceeded, "the caller's deadline has passed", 0);
-  if (budget_) budget_->record_call();
+  if (budget_) budget_->record_call(start);
 
+  // The clock is read again only after something that may have waited.
+  core::SteadyTime now = start;
   std::uint32_t attempts = 0;
   for (std::uint32_t n = 1;; ++n) {
     // 3. circuit breaker
@@ -80,7 +82,7 @@ asio::awaitable<CallResult> Pipeline::execute(CallSpec spec, AttemptRef attempt)
       for (;;) {
         const RateDecision d = config_.rate_limiter->try_acquire();
         if (d.allowed) break;
-        if (d.retry_after > config_.rate_limiter_max_wait - waited || clock.now() + d.retry_after >= deadline) {
+        if (d.retry_after > config_.rate_limiter_max_wait - waited || now + d.retry_after >= deadline) {
           give_back();
           rate_limited_->inc();
           log::debug("call rate limited", {{"name", name_}});
@@ -88,13 +90,19 @@ asio::awaitable<CallResult> Pipeline::execute(CallSpec spec, AttemptRef attempt)
         }
         co_await env_.sleeper->sleep(d.retry_after);
         waited += d.retry_after;
+        now = clock.now();
       }
     }
 
     // 5. bulkhead
     BulkheadPermit slot;
     if (bulkhead_) {
-      slot = co_await bulkhead_->acquire(deadline);
+      if (bulkhead_->config().max_wait.count() == 0) {
+        slot = bulkhead_->try_acquire();
+      } else {
+        slot = co_await bulkhead_->acquire(deadline);
+        now = clock.now();
+      }
       if (!slot) {
         give_back();
         co_return refuse(CallErrc::bulkhead_full, "too many calls in flight to " + name_, attempts);
@@ -102,7 +110,7 @@ asio::awaitable<CallResult> Pipeline::execute(CallSpec spec, AttemptRef attempt)
     }
 
     // 6. the attempt, with its own deadline
-    const core::SteadyTime attempt_start = clock.now();
+    const core::SteadyTime attempt_start = now;
     if (attempt_start >= deadline) {
       slot.release();
       give_back();
@@ -118,7 +126,8 @@ asio::awaitable<CallResult> Pipeline::execute(CallSpec spec, AttemptRef attempt)
       give_back();
       throw;
     }
-    const core::Duration elapsed = clock.now() - attempt_start;
+    now = clock.now();
+    const core::Duration elapsed = now - attempt_start;
     slot.release();
     if (breaker_) breaker_->on_result(permit, config_.classify(result), elapsed);
 
@@ -132,6 +141,7 @@ asio::awaitable<CallResult> Pipeline::execute(CallSpec spec, AttemptRef attempt)
     const RetryDecision decision = retry_->decide(failed);
     if (!decision) co_return to_call_result(std::move(result), attempts);
     co_await env_.sleeper->sleep(decision.delay);
+    now = clock.now();
     auto cs = co_await asio::this_coro::cancellation_state;
     if (cs.cancelled() != asio::cancellation_type::none) co_return to_call_result(std::move(result), attempts);
   }

@@ -19,7 +19,8 @@ RetryBudget::RetryBudget(RetryBudgetConfig config, Env env) : config_(config), e
 
 RetryBudget::~RetryBudget() = default;
 
-void RetryBudget::record_call() noexcept { window_->add(env_.clock->now(), {1, 0}); }
+void RetryBudget::record_call() noexcept { record_call(env_.clock->now()); }
+void RetryBudget::record_call(core::SteadyTime now) noexcept { window_->add(now, {1, 0}); }
 
 bool RetryBudget::try_spend() noexcept {
   std::lock_guard lock(spend_mutex_);

@@ -40,8 +40,10 @@ class RetryBudget {
   RetryBudget(const RetryBudget&) = delete;
   RetryBudget& operator=(const RetryBudget&) = delete;
 
-  // Counts one call (its first attempt): deposits `ratio` into the budget.
+  // Counts one call (its first attempt): deposits `ratio` into the budget. `now` is
+  // Env::clock's time, for callers that have just read it.
   void record_call() noexcept;
+  void record_call(core::SteadyTime now) noexcept;
   // Takes one retry from the budget; false when it is spent.
   bool try_spend() noexcept;
 
