@@ -6,6 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <limits>
 #include <mutex>
@@ -122,21 +123,25 @@ AppendOutcome EventStore::append_in(storage::Tx& tx, std::string_view stream, st
     if (!locked) return std::unexpected(storage_error(std::move(locked.error())));
   }
   // Idempotency: events already stored make the append a no-op (all) or a conflict (some).
-  std::size_t stored = 0;
+  // One query for the whole batch.
+  std::vector<storage::Param> ids;
+  std::string in_list;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    ids.emplace_back(events[i].event_id);
+    in_list += (i == 0 ? "$" : ", $") + std::to_string(i + 1);
+  }
+  auto existing = tx.query_params("SELECT stream_id, version, position FROM es_events WHERE event_id IN (" + in_list + ")", ids);
+  if (!existing) return std::unexpected(storage_error(std::move(existing.error())));
+  const std::size_t stored = existing->size();
   std::int64_t replay_version = 0, replay_position = 0;
-  for (const auto& e : events) {
-    auto r = tx.query("SELECT stream_id, version, position FROM es_events WHERE event_id = $1", e.event_id);
-    if (!r) return std::unexpected(storage_error(std::move(r.error())));
-    if (!r->empty()) {
-      if ((*r)[0].get<std::string>(0) != stream) {
-        Error err(Errc::conflict, "event id " + e.event_id + " is already stored in another stream");
-        err.type = "duplicate-event-id";
-        return std::unexpected(storage_error(std::move(err)));
-      }
-      ++stored;
-      replay_version = std::max(replay_version, (*r)[0].get<std::int64_t>(1));
-      replay_position = std::max(replay_position, (*r)[0].get<std::int64_t>(2));
+  for (const auto& row : *existing) {
+    if (row.get<std::string>(0) != stream) {
+      Error err(Errc::conflict, "an event id of this batch is already stored in another stream");
+      err.type = "duplicate-event-id";
+      return std::unexpected(storage_error(std::move(err)));
     }
+    replay_version = std::max(replay_version, row.get<std::int64_t>(1));
+    replay_position = std::max(replay_position, row.get<std::int64_t>(2));
   }
   if (stored == events.size()) return AppendResult{replay_version, replay_position, true};
   if (stored > 0) {
@@ -157,25 +162,47 @@ AppendOutcome EventStore::append_in(storage::Tx& tx, std::string_view stream, st
 
   const std::int64_t now_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall_now().time_since_epoch()).count();
+  // One multi-row INSERT ... RETURNING for the whole batch.
+  std::vector<storage::Param> params;
+  params.reserve(events.size() * 7);
+  std::string sql = "INSERT INTO es_events (stream_id, version, event_id, event_type, data, metadata, recorded_at) VALUES ";
+  std::int64_t version = current;
+  std::vector<std::int64_t> versions;
+  versions.reserve(events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    versions.push_back(++version);
+    const auto& e = events[i];
+    const std::size_t b = i * 7;
+    sql += i == 0 ? "(" : ", (";
+    for (std::size_t k = 1; k <= 7; ++k) sql += "$" + std::to_string(b + k) + (k < 7 ? ", " : ")");
+    params.emplace_back(stream);
+    params.emplace_back(versions.back());
+    params.emplace_back(e.event_id);
+    params.emplace_back(e.event_type);
+    params.emplace_back(e.data);
+    params.emplace_back(e.metadata);
+    params.emplace_back(now_ms);
+  }
+  sql += " RETURNING position";
+  auto inserted = tx.query_params(sql, params);
+  if (!inserted) {
+    if (storage::is_unique_violation(inserted.error())) {
+      // A concurrent writer outside this store's lock took the version.
+      Error err(Errc::conflict, "stream " + std::string(stream) + " changed concurrently");
+      err.type = "wrong-expected-version";
+      return std::unexpected(AppendError{std::move(err), current + 1});
+    }
+    return std::unexpected(storage_error(std::move(inserted.error())));
+  }
+  // RETURNING yields one row per inserted row; positions increase with the insert order.
+  std::vector<std::int64_t> positions;
+  for (const auto& row : *inserted) positions.push_back(row.get<std::int64_t>(0));
+  std::sort(positions.begin(), positions.end());
   std::vector<RecordedEvent> recorded;
   recorded.reserve(events.size());
-  std::int64_t version = current;
-  for (const auto& e : events) {
-    ++version;
-    auto pos = tx.query_value<std::int64_t>(
-        "INSERT INTO es_events (stream_id, version, event_id, event_type, data, metadata, recorded_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING position",
-        stream, version, e.event_id, e.event_type, e.data, e.metadata, now_ms);
-    if (!pos) {
-      if (storage::is_unique_violation(pos.error())) {
-        // A concurrent writer outside this store's lock took the version.
-        Error err(Errc::conflict, "stream " + std::string(stream) + " changed concurrently");
-        err.type = "wrong-expected-version";
-        return std::unexpected(AppendError{std::move(err), current + 1});
-      }
-      return std::unexpected(storage_error(std::move(pos.error())));
-    }
-    recorded.push_back(RecordedEvent{**pos, std::string(stream), version, e.event_id, e.event_type, e.data,
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const auto& e = events[i];
+    recorded.push_back(RecordedEvent{positions[i], std::string(stream), versions[i], e.event_id, e.event_type, e.data,
                                      e.metadata, now_ms});
   }
   if (hook_) {

@@ -302,8 +302,9 @@ TEST(Server, GracefulShutdownFinishesInFlightAndRefusesNew) {
   busy.send(get("/slow"));
   gate.entered.get_future().wait();
 
-  std::promise<void> done;
-  ts.server().shutdown(5s, [&] { done.set_value(); });
+  auto done = std::make_shared<std::promise<void>>();  // outlives a set_value() still running
+  auto finished = done->get_future();
+  ts.server().shutdown(5s, [done] { done->set_value(); });
   EXPECT_TRUE(idle.peer_closed());  // idle keep-alive connections are closed at once
 
   // New connections are refused once the acceptors have closed.
@@ -323,7 +324,7 @@ TEST(Server, GracefulShutdownFinishesInFlightAndRefusesNew) {
   EXPECT_EQ(status_of(r), 200);
   EXPECT_EQ(body_of(r), "finished");
   EXPECT_EQ(header_of(r, "Connection"), "close");
-  done.get_future().wait();
+  finished.wait();
   EXPECT_EQ(ts.server().stats().open, 0U);
   gate.timer.reset();  // the timer must not outlive the server's io_context
 }

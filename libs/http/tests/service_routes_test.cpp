@@ -107,15 +107,16 @@ TEST(ServiceRoutes, ReadyIs503WhileDraining) {
   // Start draining with a request in flight on another connection so /ready can still be
   // asked on `c` (its request is sent before the drain closes idle connections).
   c.send("GET /ready HTTP/1.1\r\nHost: t\r\n\r\n");
-  std::promise<void> done;
-  ts.server().shutdown(std::chrono::seconds(2), [&] { done.set_value(); });
+  auto done = std::make_shared<std::promise<void>>();  // outlives a set_value() still running
+  auto finished = done->get_future();
+  ts.server().shutdown(std::chrono::seconds(2), [done] { done->set_value(); });
   auto r = c.read_response();
   // The request raced the drain: it was either answered as draining (503) before the close,
   // or the idle connection was closed first (empty).
   if (!r.empty()) {
     EXPECT_TRUE(status_of(r) == 503 || status_of(r) == 200);
   }
-  done.get_future().wait();
+  finished.wait();
 }
 
 }  // namespace

@@ -38,9 +38,10 @@ std::string TestServer::url(std::string_view path) const {
 
 void TestServer::shutdown(std::chrono::milliseconds grace) {
   shut_ = true;
-  std::promise<void> done;
-  auto fut = done.get_future();
-  server_->shutdown(grace, [&] { done.set_value(); });
+  // Shared: the io thread may still be inside set_value() when wait() returns.
+  auto done = std::make_shared<std::promise<void>>();
+  auto fut = done->get_future();
+  server_->shutdown(grace, [done] { done->set_value(); });
   fut.wait();
 }
 

@@ -104,6 +104,7 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
   std::vector<std::function<void(const State&)>> finished_callbacks;
   core::Notifier finished;
   core::Notifier stopping;
+  core::Notifier driver_ended;
   std::atomic<bool> stopped{false};
 
   obs::CounterFamily* started_total;
@@ -211,8 +212,11 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
       log::error("saga driver failed; it resumes on restart", {{"saga_id", id}, {"error", e.what()}});
       if (!type.empty()) me.active_gauge->with({type}).dec();
     }
-    std::lock_guard lock(me.mutex);
-    me.driving.erase(id);
+    {
+      std::lock_guard lock(me.mutex);
+      me.driving.erase(id);
+    }
+    me.driver_ended.notify_all();
   }
 
   asio::awaitable<void> run_saga(State s, const std::string& trace_header) {
@@ -474,6 +478,18 @@ void Orchestrator::on_finished(std::function<void(const State&)> callback) {
 void Orchestrator::stop() {
   impl_->stopped = true;
   impl_->stopping.notify_all();
+}
+
+asio::awaitable<bool> Orchestrator::shutdown(std::chrono::milliseconds timeout) {
+  stop();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto seen = impl_->driver_ended.generation();
+    if (active() == 0) co_return true;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) co_return false;
+    co_await impl_->driver_ended.wait(seen, left);
+  }
 }
 
 std::size_t Orchestrator::active() const noexcept {

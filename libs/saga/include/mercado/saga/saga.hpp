@@ -150,6 +150,10 @@ class Orchestrator {
   void on_finished(std::function<void(const State&)> callback);
   // Stops starting new actions; sagas stay persisted and resume on the next start-up.
   void stop();
+  // stop(), then waits (up to `timeout`) until no driver of this instance runs any more.
+  // Call it before destroying what the sagas use (the registry, the database, the
+  // executor); returns false on timeout.
+  boost::asio::awaitable<bool> shutdown(std::chrono::milliseconds timeout);
   std::size_t active() const noexcept;
 
  private:
