@@ -37,6 +37,9 @@ Config::Config(std::string service_name, std::string description)
   a.add_option("--otlp-endpoint", options_.otlp_endpoint,
                "OTLP/HTTP base URL for spans, e.g. http://127.0.0.1:4318 (empty = off)")
       ->envname("OTEL_EXPORTER_OTLP_ENDPOINT");
+  a.add_option("--data-dir", options_.data_dir,
+               "Directory for the default SQLite database and bus files")
+      ->envname("DATA_DIR");
   a.add_option("--ready-file", options_.ready_file,
                "File written with the base URL once the service serves (for launchers)")
       ->envname("READY_FILE");

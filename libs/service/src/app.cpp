@@ -43,6 +43,25 @@ std::optional<int> App::init(int argc, const char* const* argv) {
   return std::nullopt;
 }
 
+void App::on_shutdown(std::function<boost::asio::awaitable<void>()> hook) {
+  shutdown_hooks_.push_back(std::move(hook));
+}
+
+boost::asio::awaitable<void> App::finish() {
+  for (auto it = shutdown_hooks_.rbegin(); it != shutdown_hooks_.rend(); ++it) {
+    try {
+      co_await (*it)();
+    } catch (const std::exception& e) {
+      log::error("shutdown step failed", {{"error", e.what()}});
+    }
+  }
+  if (otlp_) {
+    // Send the spans of the last requests before stopping.
+    otlp_->stop();
+    co_await otlp_->flush();
+  }
+}
+
 std::string App::base_url() const {
   return "http://" + config_.service().host + ":" + std::to_string(port_);
 }
@@ -59,13 +78,7 @@ int App::run() {
   runtime_->on_shutdown_signal([this](int signo) {
     log::info("signal received, draining", {{"signal", signo}});
     server_->shutdown(config_.service().shutdown_grace(), [this] {
-      if (!otlp_) {
-        runtime_->stop();
-        return;
-      }
-      // Send the spans of the last requests before stopping.
-      otlp_->stop();
-      boost::asio::co_spawn(runtime_->context(0), otlp_->flush(), [this](std::exception_ptr) { runtime_->stop(); });
+      boost::asio::co_spawn(runtime_->context(0), finish(), [this](std::exception_ptr) { runtime_->stop(); });
     });
   });
   log::info("listening", {{"url", base_url()},

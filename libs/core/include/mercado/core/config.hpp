@@ -28,6 +28,7 @@ struct ServiceOptions {
   double shutdown_grace_seconds = 10.0;     // --shutdown-grace / SHUTDOWN_GRACE_SECONDS
   std::string otlp_endpoint;                // --otlp-endpoint / OTEL_EXPORTER_OTLP_ENDPOINT
   std::string ready_file;                   // --ready-file / READY_FILE: written with the URL once serving
+  std::string data_dir = ".";               // --data-dir / DATA_DIR: default home of SQLite files
 
   std::chrono::milliseconds shutdown_grace() const {
     return std::chrono::milliseconds(static_cast<std::int64_t>(shutdown_grace_seconds * 1000));

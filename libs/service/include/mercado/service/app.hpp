@@ -14,7 +14,9 @@
 //   }
 
 #include <memory>
+#include <functional>
 #include <optional>
+#include <vector>
 #include <string>
 
 #include <mercado/core/config.hpp>
@@ -50,6 +52,11 @@ class App {
   http::Client& client() noexcept { return *client_; }
   obs::Registry& metrics() noexcept { return obs::Registry::global(); }
 
+  // Runs `hook` during a graceful shutdown, after the HTTP server has drained and before
+  // the io threads stop (hooks run in reverse order of registration: close what was opened
+  // last first). Use it to stop consumers, relays, sagas, and to close the bus.
+  void on_shutdown(std::function<boost::asio::awaitable<void>()> hook);
+
   // Listens on HOST:PORT, announces the URL (log line and READY_FILE), serves until
   // SIGINT/SIGTERM, then shuts down gracefully. Returns the process exit code.
   int run();
@@ -63,6 +70,8 @@ class App {
   std::shared_ptr<http::Readiness> readiness_;
   std::unique_ptr<http::Client> client_;
   std::shared_ptr<http::OtlpExporter> otlp_;
+  std::vector<std::function<boost::asio::awaitable<void>()>> shutdown_hooks_;
+  boost::asio::awaitable<void> finish();
   std::uint16_t port_ = 0;
 };
 
