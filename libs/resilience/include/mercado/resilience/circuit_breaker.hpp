@@ -28,7 +28,9 @@
 // and one log line per state transition (warn when opening, info otherwise).
 //
 // Thread-safety: every member may be called from any thread. In CLOSED, try_acquire() is
-// one atomic load and on_result() a few atomic operations: no lock, no allocation.
+// one atomic load and on_result() a few atomic operations: no allocation, and no lock --
+// except that a time-based window takes a mutex once per second to retire old buckets.
+// A healthy count-based window (full, no failures or slow calls) is not even written to.
 // Transitions, HALF_OPEN bookkeeping and listeners are serialised by a mutex. Listeners
 // run under that mutex, in transition order: they may read the breaker (state(),
 // snapshot()) but must not call transition_to() or reset() on it.
