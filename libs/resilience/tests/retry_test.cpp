@@ -3,8 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 #include "test_env.hpp"
 
@@ -184,6 +187,28 @@ TEST(RetryBudgetTest, ASpentBudgetStopsRetriesAndIsCounted) {
   EXPECT_EQ(retry.decide(f).verdict, RetryVerdict::budget_exhausted);
   EXPECT_EQ(t.counter("retry_attempts_total", "payments"), 1U);
   EXPECT_EQ(t.counter("retry_budget_exhausted_total", "payments"), 2U);
+}
+
+TEST(RetryBudgetTest, CallsFromManyThreadsAreAllCountedAndRetriesNeverExceedTheBudget) {
+  TestEnv t;
+  RetryBudget budget({.ratio = 0.1, .min_retries = 0, .window = 10s}, t.env());
+  std::atomic<int> spent{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      for (int k = 0; k < 5000; ++k) {
+        budget.record_call();
+        if (k % 2 == 0 && budget.try_spend()) spent.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  const auto s = budget.snapshot();
+  EXPECT_EQ(s.calls, 20'000U);
+  EXPECT_EQ(s.retries, static_cast<std::uint64_t>(spent.load()));
+  EXPECT_LE(s.retries, s.allowed);
+  EXPECT_EQ(s.allowed, 2'000U);
+  EXPECT_GE(spent.load(), 1'900);  // retries were wanted far more often than allowed
 }
 
 TEST(RetryBudgetTest, InvalidConfigurationsThrow) {

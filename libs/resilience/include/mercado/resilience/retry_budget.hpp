@@ -8,8 +8,10 @@
 //
 // Metrics: the Retry that spends from it counts retry_budget_exhausted_total{name}.
 // Thread-safety: every member from any thread. record_call() is lock-free (except once
-// per tenth of the window); try_spend() takes a mutex (retries are the rare path).
+// per tenth of the window) and counts into a per-thread shard, so calls from several
+// threads do not contend; try_spend() takes a mutex (retries are the rare path).
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -57,9 +59,13 @@ class RetryBudget {
   const RetryBudgetConfig& config() const noexcept { return config_; }
 
  private:
+  std::int64_t calls_in_window(core::SteadyTime now) const noexcept;
+
+  static constexpr std::size_t kShards = 4;
   RetryBudgetConfig config_;
   Env env_;
-  std::unique_ptr<detail::TimeBuckets<2>> window_;  // calls, retries
+  std::array<std::unique_ptr<detail::TimeBuckets<1>>, kShards> calls_;  // per thread shard
+  std::unique_ptr<detail::TimeBuckets<1>> retries_;
   mutable std::mutex spend_mutex_;
 };
 
