@@ -35,6 +35,9 @@ std::unexpected<CallError> refuse(CallErrc code, std::string message, std::uint3
 
 Pipeline::Pipeline(std::string name, PipelineConfig config, Env env)
     : name_(std::move(name)), config_(std::move(config)), env_(env) {
+  if (env_.clock == nullptr || env_.metrics == nullptr || env_.random == nullptr || env_.sleeper == nullptr) {
+    throw std::invalid_argument("pipeline: Env::clock, metrics, random and sleeper are required");
+  }
   if (config_.total_timeout.count() <= 0 || config_.attempt_timeout.count() <= 0) {
     throw std::invalid_argument("pipeline: timeouts must be > 0");
   }
