@@ -126,26 +126,21 @@ struct Core {
     return &it->second;
   }
 
-  Result<void> publish_blocking(const std::vector<Message>& messages) {
-    auto r = db->transaction_blocking([&](Tx& tx) -> Result<void> {
-      std::int64_t now = now_ms();
-      for (const Message& m : messages) {
-        auto queues = route(tx, m.event_type);
-        if (!queues) return std::unexpected(queues.error());
-        for (const std::string& q : **queues) {
-          auto i = tx.exec(
-              "INSERT INTO bus_messages (queue, message_id, event_type, body, enqueued_at, visible_at)"
-              " VALUES ($1, $2, $3, $4, $5, $5)",
-              q, m.id, m.event_type, m.body, now);
-          if (!i) return std::unexpected(i.error());
-        }
+  // Inside a write transaction: one row per bound queue and message.
+  Result<void> insert_messages(Tx& tx, const std::vector<Message>& messages) {
+    std::int64_t now = now_ms();
+    for (const Message& m : messages) {
+      auto queues = route(tx, m.event_type);
+      if (!queues) return std::unexpected(queues.error());
+      for (const std::string& q : **queues) {
+        auto i = tx.exec(
+            "INSERT INTO bus_messages (queue, message_id, event_type, body, enqueued_at, visible_at)"
+            " VALUES ($1, $2, $3, $4, $5, $5)",
+            q, m.id, m.event_type, m.body, now);
+        if (!i) return std::unexpected(i.error());
       }
-      return {};
-    });
-    if (r) {
-      for (const Message& m : messages) published->with({"sqlite", m.event_type}).inc();
     }
-    return r;
+    return {};
   }
 };
 
@@ -365,8 +360,12 @@ class SqliteBus final : public EventBus {
     if (closed_) co_return fail(Errc::unavailable, "event bus closed");
     if (messages.empty()) co_return Result<void>{};
     auto core = core_;
-    auto r = co_await core->options.pool->run([&core, &messages] { return core->publish_blocking(messages); });
-    if (r) core->signal();
+    // Concurrent publishers share commits (the bus database has group commit on).
+    auto r = co_await core->db->transaction([&core, &messages](Tx& tx) { return core->insert_messages(tx, messages); });
+    if (r) {
+      for (const Message& m : messages) core->published->with({"sqlite", m.event_type}).inc();
+      core->signal();
+    }
     co_return r;
   }
 
@@ -473,7 +472,7 @@ Result<std::shared_ptr<EventBus>> open_sqlite_bus(const storage::DatabaseUrl& ur
   auto db = storage::open_database("sqlite://" + url.path + (url.query.contains("synchronous")
                                                                  ? "?synchronous=" + url.query.at("synchronous")
                                                                  : std::string()),
-                                   *options.pool, {.max_connections = 4});
+                                   *options.pool, {.max_connections = 4, .group_commit = true});
   if (!db) return std::unexpected(db.error());
   if (auto m = storage::migrate_blocking(**db, "mercado_bus", kBusSchema); !m) return std::unexpected(m.error());
 

@@ -274,7 +274,10 @@ class PgTx final : public Tx {
 
 PostgresDatabase::PostgresDatabase(core::BlockingPool& pool, std::string conninfo, std::string redacted,
                                    const DatabaseOptions& options)
-    : Database(pool), conninfo_(std::move(conninfo)), redacted_(std::move(redacted)), options_(options) {
+    : Database(pool, options.group_commit ? std::max<std::size_t>(options.group_commit_max, 1) : 0),
+      conninfo_(std::move(conninfo)),
+      redacted_(std::move(redacted)),
+      options_(options) {
   if (options_.max_connections == 0) options_.max_connections = 1;
 }
 

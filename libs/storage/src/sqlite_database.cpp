@@ -245,7 +245,10 @@ Result<std::unique_ptr<SqliteConnection>> open_connection(const std::string& pat
 
 SqliteDatabase::SqliteDatabase(core::BlockingPool& pool, std::string path, std::string synchronous,
                                const DatabaseOptions& options)
-    : Database(pool), path_(std::move(path)), synchronous_(std::move(synchronous)), options_(options) {
+    : Database(pool, options.group_commit ? std::max<std::size_t>(options.group_commit_max, 1) : 0),
+      path_(std::move(path)),
+      synchronous_(std::move(synchronous)),
+      options_(options) {
   if (options_.max_connections == 0) options_.max_connections = 1;
 }
 

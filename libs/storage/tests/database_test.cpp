@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <future>
+#include <set>
 #include <thread>
 
 #include "run_coroutine.hpp"
@@ -290,6 +291,65 @@ TEST_P(DatabaseTest, ManyRowsRoundTrip) {
   std::int64_t sum = 0;
   for (const Row& r : *rows) sum += r.get<std::int64_t>("qty");
   EXPECT_EQ(sum, 1999 * 2000 / 2);
+}
+
+// Group commit: many concurrent write transactions, some failing in different ways; each
+// caller gets exactly its own outcome and only the successful ones are applied.
+TEST_P(DatabaseTest, GroupCommitKeepsEachTransactionsOutcomeItsOwn) {
+  auto grouped = open({.group_commit = true, .group_commit_max = 8});
+  constexpr int kCallers = 60;
+  // i % 6: 1 refuses after writing, 2 throws after writing, 3 duplicates caller 0's name,
+  // anything else commits.
+  asio::io_context io;
+  std::vector<std::optional<Result<std::int64_t>>> results(kCallers);
+  std::vector<int> thrown(kCallers, 0);
+  std::atomic<int> hooks{0};
+  for (int i = 0; i < kCallers; ++i) {
+    asio::co_spawn(io, [&, i]() -> asio::awaitable<void> {
+      try {
+        results[i] = co_await grouped->transaction([i, &hooks](Tx& tx) -> Result<std::int64_t> {
+          tx.on_commit([&hooks] { ++hooks; });
+          std::string name = i % 6 == 3 ? "item-0" : "item-" + std::to_string(i);
+          auto r = tx.exec("INSERT INTO items (id, name) VALUES ($1, $2)", i, name);
+          if (!r) return std::unexpected(r.error());
+          if (i % 6 == 1) return fail(Errc::unprocessable, "refused " + std::to_string(i));
+          if (i % 6 == 2) throw std::runtime_error("bug " + std::to_string(i));
+          return std::int64_t{i};
+        });
+      } catch (const std::runtime_error&) {
+        thrown[i] = 1;
+      }
+    }, asio::detached);
+  }
+  io.run();
+  std::set<std::int64_t> expected;
+  for (int i = 0; i < kCallers; ++i) {
+    SCOPED_TRACE(i);
+    if (i % 6 == 2) {
+      EXPECT_EQ(thrown[i], 1);
+      EXPECT_FALSE(results[i]);
+      continue;
+    }
+    ASSERT_TRUE(results[i]);
+    const auto& r = *results[i];
+    if (i % 6 == 1) {
+      ASSERT_FALSE(r);
+      EXPECT_EQ(r.error().message, "refused " + std::to_string(i));
+    } else if (i % 6 == 3) {
+      ASSERT_FALSE(r);
+      EXPECT_TRUE(is_unique_violation(r.error())) << r.error().internal;
+    } else {
+      ASSERT_TRUE(r) << r.error().internal;
+      EXPECT_EQ(*r, i);
+      expected.insert(i);
+    }
+  }
+  auto ids = db_->transaction_blocking([](Tx& tx) { return tx.query("SELECT id FROM items ORDER BY id"); });
+  ASSERT_TRUE(ids);
+  std::set<std::int64_t> stored;
+  for (const Row& r : *ids) stored.insert(r.get<std::int64_t>(0));
+  EXPECT_EQ(stored, expected);
+  EXPECT_EQ(hooks.load(), static_cast<int>(expected.size()));  // hooks of undone members never run
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DatabaseTest, ::testing::Values(Backend::sqlite, Backend::postgres),

@@ -62,6 +62,14 @@ struct DatabaseOptions {
   std::chrono::milliseconds busy_timeout{10000};
   // PostgreSQL: TCP connect timeout.
   std::chrono::seconds connect_timeout{5};
+  // Group commit: write transactions that arrive while another is running are executed
+  // together, each function in its own SAVEPOINT, under one BEGIN ... COMMIT (at most
+  // group_commit_max at a time). One commit (one fsync) then serves many callers. A
+  // function's error or exception undoes only its own savepoint; a failed COMMIT fails every
+  // member. Functions of one group run one after another, so they see each other's writes
+  // as in any serial order. Off by default.
+  bool group_commit = false;
+  std::size_t group_commit_max = 64;
 };
 
 template <class R>
@@ -71,7 +79,7 @@ struct IsResult<Result<T>> : std::true_type {};
 
 class Database {
  public:
-  virtual ~Database() = default;
+  virtual ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
 
@@ -80,10 +88,27 @@ class Database {
   virtual std::string describe() const = 0;
   core::BlockingPool& pool() const noexcept { return pool_; }
 
-  // Runs `f(Tx&)` in a transaction on a pool worker; see the file comment.
+  // Runs `f(Tx&)` in a transaction on a pool worker; see the file comment. With
+  // DatabaseOptions::group_commit, write transactions may share a commit with others.
   template <class F>
   boost::asio::awaitable<std::invoke_result_t<F&, Tx&>> transaction(F f, TxMode mode = TxMode::write) {
-    co_return co_await pool_.run([this, &f, mode] { return transaction_blocking(f, mode); });
+    using R = std::invoke_result_t<F&, Tx&>;
+    if (mode != TxMode::write || group_max_ == 0) {
+      co_return co_await pool_.run([this, &f, mode] { return transaction_blocking(f, mode); });
+    }
+    std::optional<R> out;
+    std::exception_ptr thrown;
+    Result<void> committed = co_await run_grouped([&](Tx& tx) {
+      try {
+        out.emplace(tx.savepoint(f));
+      } catch (...) {
+        thrown = std::current_exception();
+      }
+    });
+    if (thrown) std::rethrow_exception(thrown);
+    if (out && !out->has_value()) co_return std::move(*out);  // the function's own error
+    if (!committed) co_return R(std::unexpected(std::move(committed.error())));
+    co_return std::move(*out);
   }
 
   // The same, on the calling thread, which must not be an io thread (a pool worker or a
@@ -104,13 +129,22 @@ class Database {
   }
 
  protected:
-  explicit Database(core::BlockingPool& pool) : pool_(pool) {}
+  // group_max > 0 turns group commit on (see DatabaseOptions).
+  explicit Database(core::BlockingPool& pool, std::size_t group_max = 0);
   // Runs body between BEGIN and COMMIT (or ROLLBACK when it, or a statement, failed), then
   // the commit hooks. Returns body's error, or the BEGIN/COMMIT error.
   virtual Result<void> run(TxMode mode, const std::function<Result<void>(Tx&)>& body) = 0;
 
  private:
+  struct Group;
+  // Queues `member` for the next group transaction; completes with the group's COMMIT
+  // result once the member has run.
+  boost::asio::awaitable<Result<void>> run_grouped(std::function<void(Tx&)> member);
+  void drain_group();
+
   core::BlockingPool& pool_;
+  std::size_t group_max_ = 0;
+  std::shared_ptr<Group> group_;
 };
 
 // Opens the database named by `url` (see the file comment). Blocking: it opens or connects

@@ -74,23 +74,35 @@ class Tx {
     return std::optional<T>((*rows)[0].template get<T>(0));
   }
 
-  // Runs f(tx) inside a SAVEPOINT. When f returns an error, or one of its statements fails,
-  // only f's changes are undone (ROLLBACK TO SAVEPOINT), the transaction stays usable and
-  // f's error is returned; otherwise f's changes are kept. Savepoints nest.
+  // Runs f(tx) inside a SAVEPOINT. When f returns an error, throws, or one of its
+  // statements fails, only f's changes (and the commit hooks it registered) are undone
+  // (ROLLBACK TO SAVEPOINT), the transaction stays usable and f's error is returned (or its
+  // exception rethrown); otherwise f's changes are kept. Savepoints nest.
   template <class F>
   std::invoke_result_t<F&, Tx&> savepoint(F&& f) {
     using R = std::invoke_result_t<F&, Tx&>;
     std::string name = "mercado_sp_" + std::to_string(++savepoints_);
     if (auto r = exec_script("SAVEPOINT " + name); !r) return R(std::unexpected(r.error()));
-    R out = f(*this);
-    if (out && !failure_) {
-      if (auto r = exec_script("RELEASE SAVEPOINT " + name); !r) return R(std::unexpected(r.error()));
-      return out;
+    const std::size_t hooks_before = hooks_.size();
+    auto undo = [&]() -> Result<void> {
+      failure_.reset();
+      hooks_.resize(hooks_before);
+      if (auto r = exec_script("ROLLBACK TO SAVEPOINT " + name); !r) return r;
+      return exec_script("RELEASE SAVEPOINT " + name);
+    };
+    std::optional<R> out;
+    try {
+      out.emplace(f(*this));
+    } catch (...) {
+      (void)undo();
+      throw;
     }
-    Error e = out ? *failure_ : out.error();
-    failure_.reset();
-    if (auto r = exec_script("ROLLBACK TO SAVEPOINT " + name); !r) return R(std::unexpected(r.error()));
-    if (auto r = exec_script("RELEASE SAVEPOINT " + name); !r) return R(std::unexpected(r.error()));
+    if (*out && !failure_) {
+      if (auto r = exec_script("RELEASE SAVEPOINT " + name); !r) return R(std::unexpected(r.error()));
+      return std::move(*out);
+    }
+    Error e = *out ? *failure_ : out->error();
+    if (auto r = undo(); !r) return R(std::unexpected(r.error()));
     return R(std::unexpected(std::move(e)));
   }
 

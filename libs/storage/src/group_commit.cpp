@@ -1,0 +1,96 @@
+// Group commit (DatabaseOptions::group_commit): concurrent write transactions share one
+// BEGIN ... COMMIT, each function in its own savepoint. Callers queue a member; one pool
+// worker at a time drains the queue, group by group.
+
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <mercado/storage/database.hpp>
+
+namespace mercado::storage {
+
+namespace asio = boost::asio;
+
+struct Database::Group {
+  struct Member {
+    std::function<void(Tx&)> run;
+    std::function<void(Result<void>)> done;  // thread-safe: resumes the caller on its executor
+  };
+  std::mutex mutex;
+  std::vector<Member> queue;
+  bool draining = false;
+};
+
+Database::Database(core::BlockingPool& pool, std::size_t group_max)
+    : pool_(pool), group_max_(group_max), group_(group_max > 0 ? std::make_shared<Group>() : nullptr) {}
+
+Database::~Database() = default;
+
+asio::awaitable<Result<void>> Database::run_grouped(std::function<void(Tx&)> member) {
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<void>)>(
+      [this](auto handler, std::function<void(Tx&)> fn) {
+        using Handler = decltype(handler);
+        struct Waiter {
+          std::optional<Handler> handler;
+          std::optional<asio::executor_work_guard<asio::associated_executor_t<Handler>>> work;
+        };
+        auto waiter = std::make_shared<Waiter>();
+        waiter->work.emplace(asio::get_associated_executor(handler));
+        waiter->handler.emplace(std::move(handler));
+        Group::Member m{std::move(fn), [waiter](Result<void> r) {
+                          auto ex = waiter->work->get_executor();
+                          asio::post(ex, [waiter, r = std::move(r)]() mutable {
+                            auto h = std::move(*waiter->handler);
+                            waiter->handler.reset();
+                            waiter->work.reset();
+                            std::move(h)(std::move(r));
+                          });
+                        }};
+        bool start = false;
+        {
+          std::lock_guard lock(group_->mutex);
+          group_->queue.push_back(std::move(m));
+          start = !group_->draining;
+          group_->draining = true;
+        }
+        if (start) pool_.post([this] { drain_group(); });
+      },
+      asio::use_awaitable, std::move(member));
+}
+
+void Database::drain_group() {
+  while (true) {
+    std::vector<Group::Member> batch;
+    {
+      std::lock_guard lock(group_->mutex);
+      std::size_t n = std::min(group_->queue.size(), group_max_);
+      batch.assign(std::make_move_iterator(group_->queue.begin()), std::make_move_iterator(group_->queue.begin() + n));
+      group_->queue.erase(group_->queue.begin(), group_->queue.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    Result<void> committed = run(TxMode::write, [&batch](Tx& tx) -> Result<void> {
+      // Each member runs in its own savepoint and keeps its own result; a member that fails
+      // has undone only itself, so the group goes on.
+      for (auto& m : batch) m.run(tx);
+      return {};
+    });
+    bool more = false;
+    {
+      std::lock_guard lock(group_->mutex);
+      more = !group_->queue.empty();
+      if (!more) group_->draining = false;
+    }
+    // Completing the last members may let their callers destroy this Database: nothing
+    // below may touch `this` unless members are still queued (their callers keep it alive).
+    for (auto& m : batch) m.done(committed);
+    if (!more) return;
+  }
+}
+
+}  // namespace mercado::storage
