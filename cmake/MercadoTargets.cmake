@@ -11,7 +11,10 @@ target_compile_options(mercado_build_flags INTERFACE
 # Asio: no deprecated APIs, io_uring off (epoll), no Boost.System exceptions in headers.
 target_compile_definitions(mercado_build_flags INTERFACE
   BOOST_ASIO_NO_DEPRECATED BOOST_ASIO_DISABLE_BOOST_COROUTINE
-  BOOST_ENABLE_ASSERT_HANDLER)  # see libs/core/src/boost_assert.cpp
+  BOOST_ENABLE_ASSERT_HANDLER  # see libs/core/src/boost_assert.cpp
+  # Asio keeps freed coroutine frames per thread for reuse; 2 (the default) is too few for a
+  # handler that awaits a ServiceClient call (pipeline + client frames), so those allocated.
+  BOOST_ASIO_RECYCLING_ALLOCATOR_CACHE_SIZE=8)
 if(MERCADO_SANITIZE)
   list(JOIN MERCADO_SANITIZE "," _san)
   target_compile_options(mercado_build_flags INTERFACE -fsanitize=${_san} -fno-omit-frame-pointer

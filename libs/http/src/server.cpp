@@ -506,17 +506,20 @@ void ServerCore::shutdown(std::chrono::milliseconds grace, std::function<void()>
     asio::post(w->context(), [w = w.get()] { w->begin_drain(); });
   }
   if (!workers_.empty()) {
-    grace_timer_ = std::make_unique<asio::steady_timer>(workers_[0]->context(), grace);
-    grace_timer_->async_wait([this](const boost::system::error_code& ec) {
-      if (ec) return;
-      if (open_.load() > 0) {
-        log::warn("grace period over; cancelling in-flight requests", {{"open_connections", open_.load()}});
-      }
-      for (auto& w : workers_) {
-        asio::post(w->context(), [w = w.get()] { w->cancel_all(); });
-      }
+    // The grace timer lives on worker 0 and is only ever touched there.
+    asio::post(workers_[0]->context(), [this, grace] {
+      grace_timer_ = std::make_unique<asio::steady_timer>(workers_[0]->context(), grace);
+      grace_timer_->async_wait([this](const boost::system::error_code& ec) {
+        if (ec) return;
+        if (open_.load() > 0) {
+          log::warn("grace period over; cancelling in-flight requests", {{"open_connections", open_.load()}});
+        }
+        for (auto& w : workers_) {
+          asio::post(w->context(), [w = w.get()] { w->cancel_all(); });
+        }
+      });
+      maybe_done();
     });
-    asio::post(workers_[0]->context(), [this] { maybe_done(); });
   } else {
     maybe_done();
   }
@@ -540,8 +543,10 @@ void ServerCore::maybe_done() {
     std::lock_guard lock(done_mutex_);
     callbacks = std::move(on_done_);
   }
-  if (grace_timer_) {
-    asio::post(workers_[0]->context(), [this] { grace_timer_->cancel(); });
+  if (!workers_.empty()) {
+    asio::post(workers_[0]->context(), [this] {
+      if (grace_timer_) grace_timer_->cancel();
+    });
   }
   log::info("shutdown complete", {{"requests", requests_.load()}});
   for (auto& f : callbacks) f();
