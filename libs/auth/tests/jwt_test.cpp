@@ -121,3 +121,30 @@ TEST(Bearer, AuthenticateAndOwnership) {
 
 }  // namespace
 }  // namespace mercado::auth
+
+#include <mercado/auth/service_token.hpp>
+
+namespace mercado::auth {
+namespace {
+
+TEST(ServiceToken, InternalEndpointsTakeOnlyServiceTokens) {
+  JwtIssuer issuer(kSecret, "mercado", std::chrono::seconds(3600));
+  JwtVerifier verifier(kSecret, "mercado");
+  ServiceToken token(issuer, "order-service");
+  auto svc = http::Request::make(http::Method::post, "/payments", {{"Authorization", token.authorization()}});
+  EXPECT_FALSE(require_service(svc, verifier));
+  auto user_token = *issuer.issue("user-1");
+  auto user = http::Request::make(http::Method::post, "/payments", {{"Authorization", "Bearer " + user_token}});
+  auto denied = require_service(user, verifier);
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->status, 403);
+  EXPECT_FALSE(require_owner_or_service(user, verifier, "user-1"));
+  EXPECT_FALSE(require_owner_or_service(svc, verifier, "user-1"));
+  EXPECT_EQ(require_owner_or_service(user, verifier, "user-2")->status, 403);
+  auto none = http::Request::make(http::Method::post, "/payments");
+  EXPECT_EQ(require_service(none, verifier)->status, 401);
+  EXPECT_EQ(token.authorization(), token.authorization());  // cached until renewal is due
+}
+
+}  // namespace
+}  // namespace mercado::auth

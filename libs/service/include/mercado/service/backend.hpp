@@ -1,0 +1,69 @@
+#pragma once
+// The data side every shop service shares, wired in one call from main():
+//   - its own database: DATABASE_URL, default sqlite://<DATA_DIR>/<service>.db
+//   - migrations: the outbox's, the inbox's, then the service's own
+//   - the event bus: BROKER_URL, default sqlite://<DATA_DIR>/bus.db
+//   - an outbox relay publishing what the service's transactions stored
+//   - readiness checks "database" and "bus"; shutdown hooks closing all of it in order
+//
+//   auto backend = service::Backend::open(app, {.migrations = kShippingMigrations});
+//   if (!backend) { log::error(...); return 1; }
+//   co_await (*backend)->db().transaction([&](storage::Tx& tx) -> Result<void> {
+//     ... change state ...
+//     return (*backend)->outbox().add(tx, "ShipmentCreated", data).transform([](auto&&) {});
+//   });
+//
+// Thread-safety: the accessors are safe from any thread once open() returned.
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <mercado/core/blocking_pool.hpp>
+#include <mercado/core/error.hpp>
+#include <mercado/messaging/event_bus.hpp>
+#include <mercado/messaging/inbox.hpp>
+#include <mercado/messaging/outbox.hpp>
+#include <mercado/service/app.hpp>
+#include <mercado/storage/database.hpp>
+#include <mercado/storage/migrations.hpp>
+
+namespace mercado::service {
+
+struct BackendOptions {
+  std::span<const storage::Migration> migrations;  // the service's own, scope = service name
+  std::size_t workers = 4;                         // blocking pool threads (database, bus)
+  std::size_t max_connections = 8;                 // database connections
+};
+
+class Backend {
+ public:
+  // Blocking (opens files, connects, migrates): call from main() after app.init().
+  static Result<std::unique_ptr<Backend>> open(App& app, BackendOptions options);
+  ~Backend();
+
+  storage::Database& db() noexcept { return *db_; }
+  const std::shared_ptr<storage::Database>& shared_db() const noexcept { return db_; }
+  messaging::EventBus& bus() noexcept { return *bus_; }
+  const std::shared_ptr<messaging::EventBus>& shared_bus() const noexcept { return bus_; }
+  const messaging::Outbox& outbox() const noexcept { return *outbox_; }
+  core::BlockingPool& pool() noexcept { return *pool_; }
+
+  // Subscribes once the io threads run (retrying while the broker is unreachable); the
+  // subscription is stopped at shutdown, before the bus closes.
+  void subscribe(messaging::SubscribeOptions options);
+
+ private:
+  Backend() = default;
+  App* app_ = nullptr;
+  std::unique_ptr<core::BlockingPool> pool_;
+  std::shared_ptr<storage::Database> db_;
+  std::shared_ptr<messaging::EventBus> bus_;
+  std::unique_ptr<messaging::Outbox> outbox_;
+  std::shared_ptr<messaging::OutboxRelay> relay_;
+  std::vector<std::shared_ptr<messaging::Subscription>> subscriptions_;
+  std::mutex mutex_;
+};
+
+}  // namespace mercado::service

@@ -1,0 +1,38 @@
+#pragma once
+// Idempotency-Key for commands (IETF draft "The Idempotency-Key HTTP Header Field"): a
+// POST that carries a key has its effect once.
+//
+//   co_return co_await service::idempotent(db, req, [&](storage::Tx& tx) -> Result<http::Response> {
+//     ... effects in tx ...
+//     return http::json_response(201, view);
+//   });
+//
+// - No key: the command runs in a transaction; its error becomes a problem response.
+// - A new key: the command runs and its *successful* response is stored with the key in the
+//   same transaction as its effects (a failed command stores nothing, so it may be retried).
+// - A known key: the stored response is returned and nothing runs. Concurrent first uses of
+//   one key: one commits, the other's transaction rolls back on the key's uniqueness and it
+//   returns the stored response -- the effect happens once.
+// - The same key with another request (method, path or body differ): 422.
+// Keys are kept for 24 hours (purge_idempotency_keys).
+
+#include <functional>
+#include <span>
+
+#include <boost/asio/awaitable.hpp>
+
+#include <mercado/http/request.hpp>
+#include <mercado/http/response.hpp>
+#include <mercado/storage/database.hpp>
+#include <mercado/storage/migrations.hpp>
+
+namespace mercado::service {
+
+// Schema (scope "mercado_idempotency").
+std::span<const storage::Migration> idempotency_migrations();
+
+using Command = std::function<Result<http::Response>(storage::Tx&)>;
+
+boost::asio::awaitable<http::Response> idempotent(storage::Database& db, const http::Request& req, Command command);
+
+}  // namespace mercado::service

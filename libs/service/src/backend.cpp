@@ -1,0 +1,102 @@
+#include <mercado/service/backend.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <filesystem>
+
+#include <mercado/observability/log.hpp>
+#include <mercado/service/idempotency.hpp>
+
+namespace mercado::service {
+
+namespace asio = boost::asio;
+
+Result<std::unique_ptr<Backend>> Backend::open(App& app, BackendOptions options) {
+  const auto& o = app.options();
+  std::unique_ptr<Backend> b(new Backend());
+  b->app_ = &app;
+  b->pool_ = std::make_unique<core::BlockingPool>(options.workers);
+
+  std::error_code ec;
+  std::filesystem::create_directories(o.data_dir, ec);
+  const std::string db_url =
+      o.database_url.empty() ? "sqlite://" + (std::filesystem::path(o.data_dir) / (o.service_name + ".db")).string()
+                             : o.database_url;
+  const std::string bus_url =
+      o.broker_url.empty() ? "sqlite://" + (std::filesystem::path(o.data_dir) / "bus.db").string() : o.broker_url;
+
+  auto db = storage::open_database(db_url, *b->pool_, {.max_connections = options.max_connections});
+  if (!db) return fail(std::move(db.error()));
+  b->db_ = *db;
+  for (auto [scope, migrations] : {std::pair{std::string("mercado_outbox"), messaging::Outbox::migrations()},
+                                   std::pair{std::string("mercado_inbox"), messaging::Inbox::migrations()},
+                                   std::pair{std::string("mercado_idempotency"), idempotency_migrations()},
+                                   std::pair{o.service_name, options.migrations}}) {
+    if (migrations.empty()) continue;
+    auto m = storage::migrate_blocking(*b->db_, scope, migrations);
+    if (!m) return fail(std::move(m.error()));
+  }
+
+  auto bus = messaging::open_event_bus(bus_url, {.source = o.service_name,
+                                                 .executor = app.runtime().context(0).get_executor(),
+                                                 .pool = b->pool_.get()});
+  if (!bus) return fail(std::move(bus.error()));
+  b->bus_ = *bus;
+  b->outbox_ = std::make_unique<messaging::Outbox>(o.service_name);
+  b->relay_ = messaging::OutboxRelay::start(b->db_, b->bus_, *b->outbox_, app.runtime().context(0).get_executor(),
+                                            {.relay_id = o.instance_id});
+
+  auto* raw = b.get();
+  app.readiness().add("database", [raw]() -> asio::awaitable<Result<void>> {
+    co_return co_await raw->db_->transaction(
+        [](storage::Tx& tx) -> Result<void> {
+          auto r = tx.query("SELECT 1");
+          if (!r) return fail(std::move(r.error()));
+          return {};
+        },
+        storage::TxMode::read);
+  });
+  app.readiness().add_sync("bus", [raw]() -> Result<void> {
+    if (raw->bus_->healthy()) return {};
+    return fail(Errc::unavailable, "the event bus is not connected");
+  });
+  // Shutdown, in this order (hooks run last-registered first): subscriptions, relay, bus.
+  app.on_shutdown([raw]() -> asio::awaitable<void> { co_await raw->bus_->close(); });
+  app.on_shutdown([raw]() -> asio::awaitable<void> { co_await raw->relay_->stop(); });
+  app.on_shutdown([raw]() -> asio::awaitable<void> {
+    std::vector<std::shared_ptr<messaging::Subscription>> subs;
+    {
+      std::lock_guard lock(raw->mutex_);
+      subs = raw->subscriptions_;
+    }
+    for (auto& s : subs) co_await s->stop();
+  });
+  log::info("backend ready", {{"database", b->db_->describe()}, {"bus", std::string(b->bus_->transport())}});
+  return b;
+}
+
+Backend::~Backend() = default;
+
+void Backend::subscribe(messaging::SubscribeOptions options) {
+  asio::co_spawn(app_->runtime().context(0), [this, options = std::move(options)]() -> asio::awaitable<void> {
+    std::chrono::milliseconds backoff{100};
+    for (;;) {
+      auto sub = co_await bus_->subscribe(options);
+      if (sub) {
+        std::lock_guard lock(mutex_);
+        subscriptions_.push_back(*sub);
+        co_return;
+      }
+      log::warn("subscribe failed; retrying", {{"queue", options.queue}, {"error", sub.error().message}});
+      asio::steady_timer t(co_await asio::this_coro::executor, backoff);
+      co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    }
+  }, asio::detached);
+}
+
+}  // namespace mercado::service

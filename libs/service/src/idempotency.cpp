@@ -1,0 +1,107 @@
+#include <mercado/service/idempotency.hpp>
+
+#include <chrono>
+
+#include <mercado/http/problem.hpp>
+#include <mercado/storage/errors.hpp>
+
+namespace mercado::service {
+
+std::span<const storage::Migration> idempotency_migrations() {
+  static const storage::Migration kMigrations[] = {
+      {.version = 1,
+       .name = "idempotency keys",
+       .sql = "CREATE TABLE idempotency_keys (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status INTEGER NOT NULL, "
+              "content_type TEXT NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL)"},
+  };
+  return kMigrations;
+}
+
+namespace {
+
+// FNV-1a over method, path and body: tells a reused key from a retried request.
+std::string fingerprint(const http::Request& req) {
+  std::uint64_t h = 1469598103934665603ULL;
+  auto mix = [&](std::string_view s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ULL;
+    }
+    h ^= 0xff;
+    h *= 1099511628211ULL;
+  };
+  mix(req.method_name());
+  mix(req.path());
+  mix(req.body());
+  return std::to_string(h);
+}
+
+struct Stored {
+  std::string fingerprint;
+  http::Response response;
+};
+
+Result<std::optional<Stored>> lookup(storage::Tx& tx, std::string_view key) {
+  auto rows = tx.query("SELECT fingerprint, status, content_type, body FROM idempotency_keys WHERE key = $1", key);
+  if (!rows) return fail(std::move(rows.error()));
+  if (rows->empty()) return std::optional<Stored>();
+  const auto r = (*rows)[0];
+  Stored s{r.get<std::string>(0), http::Response(r.get<int>(1), r.get<std::string>(2), r.get<std::string>(3))};
+  s.response.headers.set("Idempotent-Replayed", "true");
+  return std::optional<Stored>(std::move(s));
+}
+
+http::Response replay(const http::Request& req, Stored s, const std::string& fp) {
+  if (s.fingerprint != fp) {
+    Error e(Errc::unprocessable, "this Idempotency-Key was used with a different request");
+    e.type = "idempotency-key-reused";
+    return http::problem(req, e);
+  }
+  return std::move(s.response);
+}
+
+}  // namespace
+
+boost::asio::awaitable<http::Response> idempotent(storage::Database& db, const http::Request& req, Command command) {
+  auto key_header = req.header("Idempotency-Key");
+  if (!key_header) {
+    auto r = co_await db.transaction([&](storage::Tx& tx) { return command(tx); });
+    co_return r ? std::move(*r) : http::problem(req, r.error());
+  }
+  const std::string key(*key_header);
+  if (key.empty() || key.size() > 255) {
+    co_return http::problem(req, Error(Errc::invalid_argument, "Idempotency-Key must be 1 to 255 characters"));
+  }
+  const std::string fp = fingerprint(req);
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  std::optional<Stored> earlier;
+  auto r = co_await db.transaction([&](storage::Tx& tx) -> Result<http::Response> {
+    auto found = lookup(tx, key);
+    if (!found) return fail(std::move(found.error()));
+    if (*found) {
+      earlier = std::move(**found);
+      return http::Response();
+    }
+    auto res = command(tx);
+    if (!res) return res;
+    if (res->status >= 200 && res->status < 300) {
+      auto ins = tx.exec(
+          "INSERT INTO idempotency_keys (key, fingerprint, status, content_type, body, created_at) "
+          "VALUES ($1, $2, $3, $4, $5, $6)",
+          key, fp, res->status, res->content_type, res->body, now);
+      if (!ins) return fail(std::move(ins.error()));
+    }
+    return res;
+  });
+  if (earlier) co_return replay(req, std::move(*earlier), fp);
+  if (r) co_return std::move(*r);
+  if (storage::is_unique_violation(r.error())) {
+    // A concurrent request with this key committed first: answer what it answered.
+    auto again = co_await db.transaction([&](storage::Tx& tx) { return lookup(tx, key); }, storage::TxMode::read);
+    if (again && *again) co_return replay(req, std::move(**again), fp);
+  }
+  co_return http::problem(req, r.error());
+}
+
+}  // namespace mercado::service
