@@ -14,6 +14,7 @@
 #include <array>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <exception>
 #include <limits>
@@ -594,7 +595,7 @@ void ServerCore::record(const Request& req, Method method, std::string_view endp
                 {"path", req.path()},
                 {"route", endpoint},
                 {"status", status},
-                {"duration_ms", seconds * 1000.0},
+                {"duration_ms", std::round(seconds * 1e6) / 1e3},
                 {"remote", req.remote_address()}});
   }
 }

@@ -1,0 +1,118 @@
+#include "api/routes.hpp"
+
+#include <mercado/http/json_body.hpp>
+#include <mercado/http/problem.hpp>
+#include <mercado/service/idempotency.hpp>
+
+#include "app/inventory.hpp"
+
+namespace inventory::api {
+
+namespace http = mercado::http;
+using boost::asio::awaitable;
+using mercado::Result;
+using mercado::storage::Tx;
+using mercado::storage::TxMode;
+
+namespace {
+
+struct ReserveRequest {
+  std::string order_id;
+  std::vector<app::ItemView> items;
+};
+BOOST_DESCRIBE_STRUCT(ReserveRequest, (), (order_id, items))
+
+void validate(const ReserveRequest& r, mercado::json::Validator& v) {
+  v.check(!r.order_id.empty() && r.order_id.size() <= 100, "order_id", "must be 1 to 100 characters");
+  v.check(!r.items.empty() && r.items.size() <= 100, "items", "must have 1 to 100 lines");
+  for (std::size_t i = 0; i < r.items.size(); ++i) {
+    v.check(!r.items[i].product_id.empty(), "items[" + std::to_string(i) + "].product_id", "is required");
+    v.check(r.items[i].quantity >= 1 && r.items[i].quantity <= 10'000, "items[" + std::to_string(i) + "].quantity",
+            "must be 1 to 10000");
+  }
+}
+
+}  // namespace
+
+void register_routes(mercado::service::App& app, mercado::service::Backend& backend, mercado::service::Security& security,
+                     http::OpenApi& openapi) {
+  auto& r = app.router();
+  auto& db = backend.db();
+  const auto& verifier = security.verifier();
+
+  r.get("/products", [&db](http::Request& req) -> awaitable<http::Response> {
+    auto list = co_await db.transaction([](Tx& tx) { return app::list_products(tx); }, TxMode::read);
+    if (!list) co_return http::problem(req, list.error());
+    co_return http::json_response(200, *list);
+  }, "The catalogue");
+
+  r.get("/products/{id}", [&db](http::Request& req) -> awaitable<http::Response> {
+    const std::string id = req.param("id").value_or("");
+    auto p = co_await db.transaction([&](Tx& tx) { return app::find_product(tx, id); }, TxMode::read);
+    if (!p) co_return http::problem(req, p.error());
+    if (!*p) co_return http::problem(req, mercado::Error(mercado::Errc::not_found, "no product " + id));
+    co_return http::json_response(200, **p);
+  }, "One product");
+
+  r.post("/reservations", [&db, &backend, &verifier](http::Request& req) -> awaitable<http::Response> {
+    if (auto denied = mercado::auth::require_service(req, verifier)) co_return *denied;
+    auto in = http::read_json<ReserveRequest>(req);
+    if (!in) co_return http::problem(req, in.error());
+    std::vector<domain::Line> lines;
+    for (const auto& i : in->items) lines.push_back({i.product_id, i.quantity});
+    const std::string tp = req.trace().traceparent();
+    co_return co_await mercado::service::idempotent(db, req, [&](Tx& tx) -> Result<http::Response> {
+      auto v = app::reserve(tx, backend.outbox(), in->order_id, lines, tp);
+      if (!v) return mercado::fail(std::move(v.error()));
+      return http::json_response(201, *v);
+    });
+  }, "Reserves the stock of an order: all lines or none");
+
+  r.get("/reservations/{id}", [&db, &verifier](http::Request& req) -> awaitable<http::Response> {
+    if (auto denied = mercado::auth::require_service(req, verifier)) co_return *denied;
+    const std::string id = req.param("id").value_or("");
+    auto v = co_await db.transaction([&](Tx& tx) { return app::find_reservation(tx, id); }, TxMode::read);
+    if (!v) co_return http::problem(req, v.error());
+    if (!*v) co_return http::problem(req, mercado::Error(mercado::Errc::not_found, "no reservation " + id));
+    co_return http::json_response(200, **v);
+  }, "One reservation");
+
+  r.del("/reservations/{id}", [&db, &backend, &verifier](http::Request& req) -> awaitable<http::Response> {
+    if (auto denied = mercado::auth::require_service(req, verifier)) co_return *denied;
+    const std::string id = req.param("id").value_or("");
+    const std::string tp = req.trace().traceparent();
+    auto v = co_await db.transaction([&](Tx& tx) { return app::release(tx, backend.outbox(), id, tp); });
+    if (!v) co_return http::problem(req, v.error());
+    co_return http::json_response(200, *v);
+  }, "Releases a reservation (idempotent)");
+
+  r.post("/reservations/{id}/commit", [&db, &backend, &verifier](http::Request& req) -> awaitable<http::Response> {
+    if (auto denied = mercado::auth::require_service(req, verifier)) co_return *denied;
+    const std::string id = req.param("id").value_or("");
+    const std::string tp = req.trace().traceparent();
+    auto v = co_await db.transaction([&](Tx& tx) { return app::commit(tx, backend.outbox(), id, tp); });
+    if (!v) co_return http::problem(req, v.error());
+    co_return http::json_response(200, *v);
+  }, "Commits a reservation: reserved stock is shipped (idempotent)");
+
+  r.get("/stock", [&db, &verifier](http::Request& req) -> awaitable<http::Response> {
+    if (auto denied = mercado::auth::require_service(req, verifier)) co_return *denied;
+    auto levels = co_await db.transaction([](Tx& tx) { return app::stock_levels(tx); }, TxMode::read);
+    if (!levels) co_return http::problem(req, levels.error());
+    co_return http::json_response(200, *levels);
+  }, "Stock levels per product: available, reserved, shipped");
+
+  openapi.describe(http::Method::get, "/products", {.response = http::schema_of<std::vector<app::ProductView>>()});
+  openapi.describe(http::Method::get, "/products/{id}", {.response = http::schema_of<app::ProductView>()});
+  openapi.describe(http::Method::post, "/reservations",
+                   {.request = http::schema_of<ReserveRequest>(), .response = http::schema_of<app::ReservationView>(),
+                    .status = 201, .bearer = true});
+  for (auto m : {http::Method::get, http::Method::delete_}) {
+    openapi.describe(m, "/reservations/{id}", {.response = http::schema_of<app::ReservationView>(), .bearer = true});
+  }
+  openapi.describe(http::Method::post, "/reservations/{id}/commit",
+                   {.response = http::schema_of<app::ReservationView>(), .bearer = true});
+  openapi.describe(http::Method::get, "/stock", {.response = http::schema_of<std::vector<app::StockLevels>>(), .bearer = true});
+}
+
+}  // namespace inventory::api
