@@ -54,7 +54,7 @@ TEST(BlockingPool, ManyConcurrentCallsAllComplete) {
   std::atomic<int> sum{0};
   for (int i = 1; i <= 200; ++i) {
     asio::co_spawn(ctx, [&, i]() -> asio::awaitable<void> {
-      int v = co_await pool.run([i] { return i; });
+      int v = co_await pool.run([i] { return i; });  // coro-capture-ok: an int
       sum += v;
     }, asio::detached);
   }
@@ -122,6 +122,31 @@ TEST(Uuid, Version4AndUnique) {
   auto id = *ids.begin();
   EXPECT_EQ(id.size(), 36U);
   EXPECT_EQ(id[14], '4');
+}
+
+}  // namespace
+}  // namespace mercado::core
+
+namespace mercado::core {
+namespace {
+
+// The project's rule (scripts/lint-coroutines.py): a lambda with by-value captures is named
+// before it goes into a co_await operand. This checks that the named form keeps captures
+// alive exactly once (GCC 12 destroys the unnamed form twice).
+TEST(BlockingPool, NamedLambdaWithOwningCapturesIsDestroyedOnce) {
+  BlockingPool pool(1);
+  asio::io_context ctx;
+  auto shared = std::make_shared<int>(7);
+  long use_count_after = 0;
+  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+    auto job = [shared] { return *shared; };
+    int v = co_await pool.run(std::move(job));
+    EXPECT_EQ(v, 7);
+    use_count_after = shared.use_count();
+  }, asio::detached);
+  ctx.run();
+  EXPECT_EQ(use_count_after, 1);
+  EXPECT_EQ(shared.use_count(), 1);
 }
 
 }  // namespace

@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Flags lambdas with by-value captures written inside a co_await operand.
+
+GCC 12 destroys such a lambda temporary twice (reproduced: a std::shared_ptr capture's
+use count goes negative, an std::string capture is freed twice). Name the lambda first
+and move it in, or capture by reference (the values then live in the coroutine frame):
+
+    auto job = [password = in.password] { return hash(password); };
+    auto h = co_await pool.run(std::move(job));        // fine
+    auto h = co_await pool.run([&in] { return hash(in.password); });   // fine
+
+A capture of trivially destructible values (ints, raw pointers) is harmless; mark such a
+line with `// coro-capture-ok` to silence this check.
+Exit status 1 when something is found. Usage: lint-coroutines.py [paths...]
+"""
+import os
+import re
+import sys
+
+ROOTS = sys.argv[1:] or ["libs", "services", "samples", "tools", "bench"]
+CAPTURE = re.compile(r"\[([^\[\]]*)\]\s*(?:\([^()]*\))?\s*(?:mutable\s*)?(?:->[^{]*)?\{")
+
+
+def dangerous(captures: str) -> bool:
+    for item in (c.strip() for c in captures.split(",")):
+        if not item or item == "&" or item.startswith("&") or item == "this":
+            continue
+        return True  # a by-value capture (including "=", "*this", "x", "x = expr")
+    return False
+
+
+def main() -> int:
+    found = 0
+    for root in ROOTS:
+        for dirpath, _, files in os.walk(root):
+            for name in files:
+                if not name.endswith((".cpp", ".hpp")):
+                    continue
+                path = os.path.join(dirpath, name)
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    for number, line in enumerate(f, 1):
+                        if "co_await" not in line or "coro-capture-ok" in line:
+                            continue
+                        operand = line.split("co_await", 1)[1]
+                        for m in CAPTURE.finditer(operand):
+                            if dangerous(m.group(1)):
+                                print(f"{path}:{number}: lambda with by-value captures in a co_await operand "
+                                      f"(GCC 12 destroys it twice): {line.strip()}")
+                                found += 1
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
