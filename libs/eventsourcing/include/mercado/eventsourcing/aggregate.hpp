@@ -36,6 +36,9 @@ class Aggregate {
   const std::string& id() const noexcept { return id_; }
   std::int64_t version() const noexcept { return version_; }
   const std::vector<NewEvent>& pending_events() const noexcept { return pending_; }
+  // To give pending events deterministic ids before save() (e.g. derived from an
+  // Idempotency-Key), so that a retried command appends nothing new.
+  std::vector<NewEvent>& pending_events_for_update() noexcept { return pending_; }
 
   // Rebuilds state from stored events (in version order).
   void load(const std::vector<RecordedEvent>& history) {
