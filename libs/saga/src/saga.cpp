@@ -255,7 +255,7 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
         continue;
       }
       StepContext ctx{s.id, s.type, step.name, s.id + ":" + step.name + (forward ? "" : ":undo"), s.data,
-                      span.context(), s.attempts + 1};
+                      span.context(), s.attempts + 1, forward ? std::string() : s.failure};
       boundary("before:" + step.name + (forward ? "" : ":undo"));
       StepResult result;
       try {
@@ -369,22 +369,9 @@ asio::awaitable<Result<State>> Orchestrator::start(std::string type, std::string
                                                    const obs::TraceContext* trace) {
   auto& me = *impl_;
   if (!me.definitions.contains(type)) co_return fail(Errc::invalid_argument, "unknown saga type " + type);
-  if (saga_id.empty()) co_return fail(Errc::invalid_argument, "empty saga id");
-  const auto now = me.now_ms();
-  const std::string trace_header = trace != nullptr && trace->valid() ? trace->traceparent() : std::string();
-  bool inserted = false;
   auto created = co_await me.db->transaction([&](storage::Tx& tx) -> Result<State> {
-    auto n = tx.exec(
-        "INSERT INTO saga_instances (saga_id, saga_type, status, step, data, trace, owner, lease_until, created_at, "
-        "updated_at) VALUES ($1, $2, 'running', 0, $3, $4, $5, 0, $6, $6) ON CONFLICT (saga_id) DO NOTHING",
-        saga_id, type, json::serialize(input), trace_header, me.opts.owner, now);
+    auto n = create_in(tx, type, saga_id, input, trace);
     if (!n) return fail(std::move(n.error()));
-    inserted = *n == 1;
-    if (inserted) {
-      auto h = tx.exec("INSERT INTO saga_history (saga_id, at, event, step, detail) VALUES ($1, $2, 'started', '', '')",
-                       saga_id, now);
-      if (!h) return fail(std::move(h.error()));
-    }
     auto loaded = me.load(tx, saga_id);
     if (!loaded) return fail(std::move(loaded.error()));
     if ((*loaded)->state.type != type) {
@@ -393,10 +380,32 @@ asio::awaitable<Result<State>> Orchestrator::start(std::string type, std::string
     return std::move((*loaded)->state);
   });
   if (!created) co_return created;
-  if (inserted) me.started_total->with({type}).inc();
   if (!terminal(created->status)) me.launch(saga_id);
   co_return created;
 }
+
+Result<bool> Orchestrator::create_in(storage::Tx& tx, std::string_view type, std::string_view saga_id,
+                                     const json::object& input, const obs::TraceContext* trace) {
+  auto& me = *impl_;
+  if (!me.definitions.contains(type)) return fail(Errc::invalid_argument, "unknown saga type " + std::string(type));
+  if (saga_id.empty()) return fail(Errc::invalid_argument, "empty saga id");
+  const auto now = me.now_ms();
+  const std::string trace_header = trace != nullptr && trace->valid() ? trace->traceparent() : std::string();
+  auto n = tx.exec(
+      "INSERT INTO saga_instances (saga_id, saga_type, status, step, data, trace, owner, lease_until, created_at, "
+      "updated_at) VALUES ($1, $2, 'running', 0, $3, $4, $5, 0, $6, $6) ON CONFLICT (saga_id) DO NOTHING",
+      saga_id, type, json::serialize(input), trace_header, me.opts.owner, now);
+  if (!n) return fail(std::move(n.error()));
+  if (*n == 0) return false;
+  auto h = tx.exec("INSERT INTO saga_history (saga_id, at, event, step, detail) VALUES ($1, $2, 'started', '', '')",
+                   saga_id, now);
+  if (!h) return fail(std::move(h.error()));
+  const std::string t(type);
+  tx.on_commit([impl = impl_, t] { impl->started_total->with({t}).inc(); });
+  return true;
+}
+
+void Orchestrator::launch(const std::string& saga_id) { impl_->launch(saga_id); }
 
 asio::awaitable<Result<std::size_t>> Orchestrator::resume_all() {
   auto& me = *impl_;

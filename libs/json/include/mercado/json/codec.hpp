@@ -177,8 +177,8 @@ void decode_into(const bj::value& v, T& out, const std::string& path, std::vecto
 
 template <class T>
 bj::value encode_value(const T& in) {
-  if constexpr (std::is_same_v<T, bj::value>) {
-    return in;
+  if constexpr (std::is_same_v<T, bj::value> || std::is_same_v<T, bj::object> || std::is_same_v<T, bj::array>) {
+    return bj::value(in);
   } else if constexpr (std::is_same_v<T, bool> || std::is_arithmetic_v<T>) {
     return bj::value(in);
   } else if constexpr (std::is_same_v<T, std::string>) {

@@ -70,6 +70,7 @@ struct StepContext {
   const boost::json::object& data;  // input plus outputs of the completed steps
   obs::TraceContext trace;          // the saga's span: pass it to outbound calls
   int attempt = 1;
+  std::string failure;              // compensations: why the saga is compensating
 };
 
 using Action = std::function<boost::asio::awaitable<StepResult>(const StepContext&)>;
@@ -138,6 +139,14 @@ class Orchestrator {
   // drives it in the background. invalid_argument for an unknown type.
   boost::asio::awaitable<Result<State>> start(std::string type, std::string saga_id, boost::json::object input,
                                               const obs::TraceContext* trace = nullptr);
+  // Creates the saga inside the caller's transaction (with the state change that starts it,
+  // so that neither exists without the other). True if it was new. Call launch() after the
+  // commit (or let resume_all() find it after a crash).
+  Result<bool> create_in(storage::Tx& tx, std::string_view type, std::string_view saga_id,
+                         const boost::json::object& input, const obs::TraceContext* trace = nullptr);
+  // Starts driving a created saga in the background (no-op when finished or already driven).
+  void launch(const std::string& saga_id);
+
   // Resumes every unfinished saga whose lease is free or ours. Returns how many.
   boost::asio::awaitable<Result<std::size_t>> resume_all();
 

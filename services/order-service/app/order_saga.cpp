@@ -1,0 +1,166 @@
+#include "app/order_saga.hpp"
+
+#include <boost/json.hpp>
+
+namespace order::app {
+
+namespace asio = boost::asio;
+namespace http = mercado::http;
+namespace json = boost::json;
+namespace resilience = mercado::resilience;
+namespace saga = mercado::saga;
+using saga::StepContext;
+using saga::StepResult;
+
+std::string reason_text(std::string_view failure) {
+  auto colon = failure.find(": ");
+  return std::string(colon == std::string_view::npos ? failure : failure.substr(colon + 2));
+}
+
+std::string reason_slug(std::string_view failure) {
+  std::string text = reason_text(failure);
+  auto colon = text.find(':');
+  std::string slug = colon == std::string::npos ? text : text.substr(0, colon);
+  // Only kebab-case slugs make labels; anything else is bucketed.
+  for (char c : slug) {
+    if (!(c == '-' || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return "other";
+  }
+  return slug.empty() || slug.size() > 40 ? "other" : slug;
+}
+
+namespace {
+
+// The problem type's slug and detail of an error response, e.g. "insufficient-stock: ...".
+std::string refusal(const http::ClientResponse& r, std::string_view service) {
+  boost::system::error_code ec;
+  auto v = json::parse(r.body, ec);
+  std::string slug = service.empty() ? "refused" : std::string(service) + "-refused";
+  std::string detail = "HTTP " + std::to_string(r.status);
+  if (!ec && v.is_object()) {
+    const auto& o = v.as_object();
+    if (auto t = o.if_contains("type"); t && t->is_string()) {
+      std::string_view type = t->as_string();
+      slug = std::string(type.substr(type.rfind(':') + 1));
+    }
+    if (auto d = o.if_contains("detail"); d && d->is_string()) detail = d->as_string();
+  }
+  return slug + ": " + detail;
+}
+
+// One downstream call of a step (or compensation) and what it means for the saga.
+asio::awaitable<StepResult> call(resilience::ServiceClient& service, mercado::auth::ServiceToken& token,
+                                 const StepContext& ctx, http::Method method, std::string path, std::string body,
+                                 bool not_found_is_done) {
+  http::ClientRequest req;
+  req.method = method;
+  req.url = std::move(path);
+  req.body = std::move(body);
+  if (!req.body.empty()) req.content_type = "application/json";
+  req.headers.add("Authorization", token.authorization());
+  req.headers.add("Idempotency-Key", ctx.idempotency_key);
+  auto r = co_await service.send(std::move(req), resilience::CallContext{&ctx.trace, std::nullopt});
+  if (!r) {
+    const auto& e = r.error();
+    const bool may_have_arrived =
+        e.code == resilience::CallErrc::deadline_exceeded ||
+        (e.code == resilience::CallErrc::downstream && e.downstream.maybe_delivered);
+    if (may_have_arrived) co_return StepResult::retry(service.name() + " did not answer: " + e.message);
+    co_return StepResult::failed(service.name() + "-unavailable: " + e.message);
+  }
+  if (r->ok()) {
+    boost::system::error_code ec;
+    auto v = json::parse(r->body, ec);
+    co_return StepResult::ok(!ec && v.is_object() ? v.as_object() : json::object{});
+  }
+  if (r->status == 404 && not_found_is_done) co_return StepResult::ok();
+  if (r->status >= 500 || r->status == 429 || r->status == 408) {
+    co_return StepResult::retry(service.name() + " answered HTTP " + std::to_string(r->status));
+  }
+  co_return StepResult::failed(refusal(*r, service.name()));
+}
+
+std::string str(const json::object& data, std::string_view key) {
+  auto it = data.find(key);
+  return it != data.end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string();
+}
+
+}  // namespace
+
+saga::Definition order_saga(Orders& orders, Downstreams d) {
+  saga::Definition def{std::string(kOrderSaga), {}};
+  def.max_attempts = 3;
+  def.initial_backoff = std::chrono::milliseconds(200);
+  def.max_backoff = std::chrono::seconds(10);
+
+  def.steps.push_back(saga::Step{
+      "validate_order",
+      [&orders](const StepContext& ctx) -> asio::awaitable<StepResult> {
+        auto o = co_await orders.load(str(ctx.data, "order_id"));
+        if (!o) co_return StepResult::retry(o.error().message);
+        if (!*o) co_return StepResult::failed("invalid-order: no such order");
+        if ((*o)->status() != domain::OrderStatus::pending) co_return StepResult::failed("invalid-order: not pending");
+        if ((*o)->items().empty()) co_return StepResult::failed("invalid-order: no items");
+        co_return StepResult::ok();
+      },
+      [&orders](const StepContext& ctx) -> asio::awaitable<StepResult> {
+        auto r = co_await orders.cancel(str(ctx.data, "order_id"), reason_text(ctx.failure), ctx.trace.traceparent());
+        if (!r && r.error().code != mercado::Errc::not_found) co_return StepResult::retry(r.error().message);
+        co_return StepResult::ok();
+      }});
+
+  def.steps.push_back(saga::Step{
+      "reserve_inventory",
+      [d](const StepContext& ctx) -> asio::awaitable<StepResult> {
+        json::array items;
+        for (const auto& i : ctx.data.at("items").as_array()) {
+          items.push_back(json::object{{"product_id", i.at("product_id")}, {"quantity", i.at("quantity")}});
+        }
+        std::string body = json::serialize(json::object{{"order_id", ctx.data.at("order_id")}, {"items", std::move(items)}});
+        co_return co_await call(d.inventory, d.token, ctx, http::Method::post, "/reservations", std::move(body), false);
+      },
+      [d](const StepContext& ctx) -> asio::awaitable<StepResult> {
+        co_return co_await call(d.inventory, d.token, ctx, http::Method::delete_,
+                                "/reservations/res-" + str(ctx.data, "order_id"), "", true);
+      }});
+
+  def.steps.push_back(saga::Step{
+      "process_payment",
+      [d](const StepContext& ctx) -> asio::awaitable<StepResult> {
+        std::string body = json::serialize(json::object{{"order_id", ctx.data.at("order_id")},
+                                                        {"customer_id", ctx.data.at("customer_id")},
+                                                        {"amount", ctx.data.at("total")}});
+        co_return co_await call(d.payment, d.token, ctx, http::Method::post, "/payments", std::move(body), false);
+      },
+      [d](const StepContext& ctx) -> asio::awaitable<StepResult> {
+        co_return co_await call(d.payment, d.token, ctx, http::Method::post,
+                                "/payments/pay-" + str(ctx.data, "order_id") + "/refund", "", true);
+      }});
+
+  def.steps.push_back(saga::Step{
+      "ship_order",
+      [d](const StepContext& ctx) -> asio::awaitable<StepResult> {
+        std::string body =
+            json::serialize(json::object{{"order_id", ctx.data.at("order_id")}, {"address", ctx.data.at("address")}});
+        co_return co_await call(d.shipping, d.token, ctx, http::Method::post, "/shipments", std::move(body), false);
+      },
+      [d](const StepContext& ctx) -> asio::awaitable<StepResult> {
+        co_return co_await call(d.shipping, d.token, ctx, http::Method::delete_,
+                                "/shipments/shp-" + str(ctx.data, "order_id"), "", true);
+      }});
+
+  def.steps.push_back(saga::Step{
+      "confirm_order",
+      [d, &orders](const StepContext& ctx) -> asio::awaitable<StepResult> {
+        const std::string order_id = str(ctx.data, "order_id");
+        auto committed = co_await call(d.inventory, d.token, ctx, http::Method::post,
+                                       "/reservations/res-" + order_id + "/commit", "", false);
+        if (committed.kind != StepResult::Kind::ok) co_return committed;
+        auto r = co_await orders.confirm(order_id, ctx.trace.traceparent());
+        if (!r) co_return StepResult::retry(r.error().message);
+        co_return StepResult::ok();
+      },
+      {}});
+  return def;
+}
+
+}  // namespace order::app

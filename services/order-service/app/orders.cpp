@@ -1,0 +1,210 @@
+#include "app/orders.hpp"
+
+#include <boost/json.hpp>
+
+#include <mercado/eventsourcing/aggregate.hpp>
+#include <mercado/json/codec.hpp>
+
+namespace order::app {
+
+namespace asio = boost::asio;
+namespace es = mercado::es;
+namespace json = boost::json;
+namespace storage = mercado::storage;
+using mercado::Errc;
+using mercado::fail;
+using mercado::Result;
+
+std::span<const storage::Migration> migrations() {
+  static const storage::Migration kMigrations[] = {
+      {.version = 1,
+       .name = "orders read model",
+       .sql = "CREATE TABLE orders_view (id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, address TEXT NOT NULL, "
+              "items TEXT NOT NULL, total BIGINT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL, "
+              "created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);"
+              "CREATE INDEX orders_view_customer ON orders_view (customer_id, created_at)"},
+  };
+  return kMigrations;
+}
+
+std::string order_stream(std::string_view order_id) { return "order-" + std::string(order_id); }
+
+namespace {
+
+std::string traceparent_of(const es::RecordedEvent& e) {
+  boost::system::error_code ec;
+  auto v = json::parse(e.metadata, ec);
+  if (ec || !v.is_object()) return {};
+  auto it = v.as_object().find("traceparent");
+  return it != v.as_object().end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string();
+}
+
+std::string metadata(std::string_view traceparent) {
+  if (traceparent.empty()) return "{}";
+  return json::serialize(json::object{{"traceparent", traceparent}});
+}
+
+std::string order_id_of(std::string_view stream) { return std::string(stream.substr(std::string_view("order-").size())); }
+
+}  // namespace
+
+es::EventStore::AppendHook append_hook(const mercado::messaging::Outbox& outbox) {
+  // Integration events, not the aggregate's fine-grained ones: OrderCreated carries the
+  // items and total of the whole creating batch.
+  return [&outbox](storage::Tx& tx, std::span<const es::RecordedEvent> events) -> Result<void> {
+    json::object created;
+    json::array items;
+    std::int64_t total = 0;
+    mercado::messaging::Headers headers;
+    for (const auto& e : events) {
+      if (auto tp = traceparent_of(e); !tp.empty()) headers["traceparent"] = tp;
+      const auto data = e.json().as_object();
+      const std::string order_id = order_id_of(e.stream_id);
+      if (e.event_type == "OrderCreated") {
+        created = {{"order_id", order_id}, {"customer_id", data.at("customer_id")}};
+      } else if (e.event_type == "ItemAdded") {
+        items.push_back(data);
+        total += data.at("quantity").as_int64() * data.at("price").as_int64();
+      } else if (e.event_type == "OrderConfirmed" || e.event_type == "OrderCancelled") {
+        json::object out{{"order_id", order_id}};
+        if (e.event_type == "OrderCancelled") out["reason"] = data.at("reason");
+        auto ev = outbox.add(tx, e.event_type, std::move(out), headers);
+        if (!ev) return fail(std::move(ev.error()));
+      }
+    }
+    if (!created.empty()) {
+      created["items"] = std::move(items);
+      created["total"] = total;
+      auto ev = outbox.add(tx, "OrderCreated", std::move(created), headers);
+      if (!ev) return fail(std::move(ev.error()));
+    }
+    return {};
+  };
+}
+
+Result<void> OrdersProjection::apply(storage::Tx& tx, const es::RecordedEvent& e) {
+  const std::string id = order_id_of(e.stream_id);
+  const auto d = e.json().as_object();
+  Result<std::int64_t> r{0};
+  if (e.event_type == "OrderCreated") {
+    r = tx.exec("INSERT INTO orders_view (id, customer_id, address, items, total, status, reason, created_at, updated_at) "
+                "VALUES ($1, $2, $3, '[]', 0, 'PENDING', '', $4, $4) ON CONFLICT (id) DO NOTHING",
+                id, std::string(d.at("customer_id").as_string()), std::string(d.at("address").as_string()), e.recorded_at_ms);
+  } else if (e.event_type == "ItemAdded") {
+    auto row = tx.query_value<std::string>("SELECT items FROM orders_view WHERE id = $1", id);
+    if (!row) return fail(std::move(row.error()));
+    auto items = json::parse(row->value_or("[]")).as_array();
+    items.push_back(d);
+    r = tx.exec("UPDATE orders_view SET items = $1, total = total + $2, updated_at = $3 WHERE id = $4",
+                json::serialize(items), d.at("quantity").as_int64() * d.at("price").as_int64(), e.recorded_at_ms, id);
+  } else if (e.event_type == "OrderConfirmed") {
+    r = tx.exec("UPDATE orders_view SET status = 'CONFIRMED', updated_at = $1 WHERE id = $2", e.recorded_at_ms, id);
+  } else if (e.event_type == "OrderCancelled") {
+    r = tx.exec("UPDATE orders_view SET status = 'CANCELLED', reason = $1, updated_at = $2 WHERE id = $3",
+                std::string(d.at("reason").as_string()), e.recorded_at_ms, id);
+  }
+  if (!r) return fail(std::move(r.error()));
+  return {};
+}
+
+Result<void> OrdersProjection::reset(storage::Tx& tx) {
+  auto r = tx.exec("DELETE FROM orders_view");
+  if (!r) return fail(std::move(r.error()));
+  return {};
+}
+
+asio::awaitable<Result<std::int64_t>> Orders::place(std::string order_id, std::string customer_id, std::string address,
+                                                    std::vector<ItemView> items, std::string traceparent) {
+  domain::Order o(order_stream(order_id));
+  if (auto r = o.create(customer_id, address); !r) co_return fail(std::move(r.error()));
+  for (const auto& i : items) {
+    if (auto r = o.add_item(i.product_id, i.quantity, i.price); !r) co_return fail(std::move(r.error()));
+  }
+  auto& pending = o.pending_events_for_update();
+  for (std::size_t i = 0; i < pending.size(); ++i) {
+    pending[i].event_id = "order:" + order_id + ":" + std::to_string(i);  // a retried place appends nothing
+    pending[i].metadata = metadata(traceparent);
+  }
+  auto saved = co_await es::save(store_, o);
+  if (!saved) co_return fail(std::move(saved.error().error));
+  co_return saved->last_position;
+}
+
+asio::awaitable<Result<std::optional<domain::Order>>> Orders::load(std::string order_id) {
+  auto o = co_await es::load<domain::Order>(store_, order_stream(order_id));
+  if (!o) co_return fail(std::move(o.error()));
+  if (!o->exists()) co_return std::optional<domain::Order>();
+  co_return std::optional<domain::Order>(std::move(*o));
+}
+
+asio::awaitable<Result<void>> Orders::change(std::string order_id, std::string traceparent, bool confirm,
+                                             std::string reason) {
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    auto o = co_await es::load<domain::Order>(store_, order_stream(order_id));
+    if (!o) co_return fail(std::move(o.error()));
+    if (!o->exists()) co_return fail(Errc::not_found, "no order " + order_id);
+    const auto target = confirm ? domain::OrderStatus::confirmed : domain::OrderStatus::cancelled;
+    if (o->status() == target) co_return Result<void>{};
+    auto r = confirm ? o->confirm() : o->cancel(reason);
+    if (!r) co_return fail(std::move(r.error()));
+    for (auto& e : o->pending_events_for_update()) {
+      e.event_id = "order:" + order_id + (confirm ? ":confirmed" : ":cancelled");
+      e.metadata = metadata(traceparent);
+    }
+    auto saved = co_await es::save(store_, *o);
+    if (saved) co_return Result<void>{};
+    if (!saved.error().is_concurrency() && saved.error().error.type != "duplicate-event-id") {
+      co_return fail(std::move(saved.error().error));
+    }
+  }
+  co_return fail(Errc::unavailable, "the order changed too often");
+}
+
+asio::awaitable<Result<void>> Orders::confirm(std::string order_id, std::string traceparent) {
+  co_return co_await change(std::move(order_id), std::move(traceparent), true, "");
+}
+
+asio::awaitable<Result<void>> Orders::cancel(std::string order_id, std::string reason, std::string traceparent) {
+  co_return co_await change(std::move(order_id), std::move(traceparent), false, std::move(reason));
+}
+
+namespace {
+
+OrderView view_of(const storage::Row& r) {
+  OrderView v{r.get<std::string>(0), r.get<std::string>(1), {}, r.get<std::int64_t>(3), r.get<std::string>(4),
+              r.get<std::string>(5), r.get<std::string>(6)};
+  auto items = mercado::json::decode<std::vector<ItemView>>(r.get<std::string>(2));
+  if (items) v.items = std::move(*items);
+  return v;
+}
+
+constexpr std::string_view kViewColumns = "id, customer_id, items, total, status, reason, address";
+
+}  // namespace
+
+asio::awaitable<Result<std::optional<OrderView>>> Orders::get(std::string order_id) {
+  co_return co_await store_.database().transaction(
+      [&](storage::Tx& tx) -> Result<std::optional<OrderView>> {
+        auto rows = tx.query("SELECT " + std::string(kViewColumns) + " FROM orders_view WHERE id = $1", order_id);
+        if (!rows) return fail(std::move(rows.error()));
+        if (rows->empty()) return std::optional<OrderView>();
+        return std::optional<OrderView>(view_of((*rows)[0]));
+      },
+      storage::TxMode::read);
+}
+
+asio::awaitable<Result<std::vector<OrderView>>> Orders::by_customer(std::string customer_id, std::size_t limit) {
+  co_return co_await store_.database().transaction(
+      [&](storage::Tx& tx) -> Result<std::vector<OrderView>> {
+        auto rows = tx.query("SELECT " + std::string(kViewColumns) +
+                                 " FROM orders_view WHERE customer_id = $1 ORDER BY created_at DESC LIMIT $2",
+                             customer_id, static_cast<std::int64_t>(limit));
+        if (!rows) return fail(std::move(rows.error()));
+        std::vector<OrderView> out;
+        for (const auto& r : *rows) out.push_back(view_of(r));
+        return out;
+      },
+      storage::TxMode::read);
+}
+
+}  // namespace order::app
