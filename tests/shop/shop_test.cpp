@@ -1,0 +1,168 @@
+// The shop end to end, with real processes and real HTTP (issue: "The shop, end to end").
+// After every test: per product stock + reserved + shipped is unchanged, and money is
+// conserved: deposits = balances + captured payments.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <thread>
+
+#include "shop_harness.hpp"
+
+namespace shop::testing {
+namespace {
+
+namespace bj = boost::json;
+using namespace std::chrono_literals;
+
+class ShopTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    shop_.emplace();
+    stock_before_ = shop_->stock_totals();
+  }
+  void TearDown() override {
+    if (!shop_) return;
+    EXPECT_EQ(shop_->stock_totals(), stock_before_) << "stock + reserved + shipped changed for a product";
+    std::int64_t balances = 0;
+    for (const auto& c : customers_) balances += shop_->balance(c);
+    EXPECT_EQ(deposits_, balances + shop_->captured(orders_)) << "money appeared or vanished";
+  }
+  Shop::Customer customer(std::int64_t deposit) {
+    customers_.push_back(shop_->customer(deposit));
+    deposits_ += deposit;
+    return customers_.back();
+  }
+  std::string order(const Shop::Customer& c, const bj::array& lines, const std::string& address = "Calle Mayor 1, Madrid",
+                    const std::string& key = {}) {
+    auto r = shop_->place(c, lines, address, key);
+    EXPECT_EQ(r.status, 202) << r.body << r.error;
+    if (r.status != 202) return {};
+    std::string id(r.json.at("id").as_string());
+    orders_.push_back(id);
+    return id;
+  }
+  std::int64_t available(const std::string& product) {
+    auto r = shop_->call("GET", shop_->url("inventory-service") + "/products/" + product);
+    return r.json.at("stock").as_int64();
+  }
+
+  std::optional<Shop> shop_;
+  std::map<std::string, std::int64_t> stock_before_;
+  std::vector<Shop::Customer> customers_;
+  std::vector<std::string> orders_;
+  std::int64_t deposits_ = 0;
+};
+
+TEST_F(ShopTest, HappyPathConfirmsTakesStockAndMoneyAndShips) {
+  auto c = customer(10'000);
+  const auto yerba_before = available("p-2");
+  auto id = order(c, items({{"p-2", 2}, {"p-5", 1}}));
+  auto final_order = shop_->wait_final(c, id);
+  ASSERT_EQ(final_order.json.at("status").as_string(), "CONFIRMED") << final_order.body;
+  EXPECT_EQ(final_order.json.at("total").as_int64(), 2 * 899 + 1599);
+  EXPECT_EQ(available("p-2"), yerba_before - 2);
+  EXPECT_EQ(shop_->balance(c), 10'000 - 3397);
+  auto shipment = shop_->call("GET", shop_->url("shipping-service") + "/shipments/shp-" + id, {}, shop_->service_auth());
+  EXPECT_EQ(shipment.status, 200);
+  EXPECT_EQ(shipment.json.at("status").as_string(), "CREATED");
+  auto list = shop_->call("GET", shop_->url("order-service") + "/orders?customer_id=" + c.id, {}, c.auth);
+  ASSERT_EQ(list.status, 200);
+  EXPECT_EQ(list.json.as_array().size(), 1U);
+  auto metrics = shop_->call("GET", shop_->url("order-service") + "/metrics");
+  EXPECT_NE(metrics.body.find("orders_confirmed_total 1"), std::string::npos);
+}
+
+TEST_F(ShopTest, ShortStockCancelsWithTheReasonAndChargesNothing) {
+  auto c = customer(100'000);
+  auto id = order(c, items({{"p-6", 50}}));  // 3 in stock
+  auto final_order = shop_->wait_final(c, id);
+  ASSERT_EQ(final_order.json.at("status").as_string(), "CANCELLED");
+  EXPECT_NE(final_order.json.at("reason").as_string().find("insufficient-stock"), std::string::npos)
+      << final_order.json.at("reason").as_string();
+  EXPECT_EQ(shop_->balance(c), 100'000);
+  EXPECT_EQ(available("p-6"), 3);
+  auto metrics = shop_->call("GET", shop_->url("order-service") + "/metrics");
+  EXPECT_NE(metrics.body.find("orders_cancelled_total{reason=\"insufficient-stock\"} 1"), std::string::npos);
+}
+
+TEST_F(ShopTest, ShortFundsCancelsAndReleasesTheStock) {
+  auto c = customer(1'000);
+  const auto thermos_before = available("p-4");
+  auto id = order(c, items({{"p-4", 2}}));  // 90.00 > 10.00
+  auto final_order = shop_->wait_final(c, id);
+  ASSERT_EQ(final_order.json.at("status").as_string(), "CANCELLED");
+  EXPECT_NE(final_order.json.at("reason").as_string().find("insufficient-funds"), std::string::npos);
+  EXPECT_EQ(available("p-4"), thermos_before);
+  EXPECT_EQ(shop_->balance(c), 1'000);
+  auto reservation = shop_->call("GET", shop_->url("inventory-service") + "/reservations/res-" + id, {}, shop_->service_auth());
+  EXPECT_EQ(reservation.json.at("status").as_string(), "RELEASED");
+}
+
+TEST_F(ShopTest, ShippingRefusalRefundsAndReleases) {
+  auto c = customer(10'000);
+  const auto before = available("p-3");
+  auto id = order(c, items({{"p-3", 1}}), "1 Coral Way, Atlantis");
+  auto final_order = shop_->wait_final(c, id);
+  ASSERT_EQ(final_order.json.at("status").as_string(), "CANCELLED");
+  EXPECT_NE(final_order.json.at("reason").as_string().find("shipping-refused"), std::string::npos);
+  EXPECT_EQ(shop_->balance(c), 10'000);
+  EXPECT_EQ(available("p-3"), before);
+  auto payment = shop_->call("GET", shop_->url("payment-service") + "/payments/pay-" + id, {}, shop_->service_auth());
+  EXPECT_EQ(payment.json.at("status").as_string(), "REFUNDED");
+}
+
+TEST_F(ShopTest, PaymentServiceDownOpensTheBreakerAndCancelsWithNoMoneyStuck) {
+  auto c = customer(50'000);
+  shop_->stop("payment-service");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(order(c, items({{"p-2", 1}})));
+  for (const auto& id : ids) {
+    auto final_order = shop_->wait_final(c, id);
+    ASSERT_EQ(final_order.json.at("status").as_string(), "CANCELLED") << final_order.body;
+    EXPECT_NE(final_order.json.at("reason").as_string().find("payment-unavailable"), std::string::npos)
+        << final_order.json.at("reason").as_string();
+  }
+  auto metrics = shop_->call("GET", shop_->url("order-service") + "/metrics");
+  EXPECT_NE(metrics.body.find("circuit_breaker_state{name=\"payment\"} 1"), std::string::npos)
+      << "the payment breaker should be OPEN";
+  shop_->start("payment-service");
+  EXPECT_EQ(shop_->balance(c), 50'000);  // nothing was taken
+}
+
+TEST_F(ShopTest, TheSameIdempotencyKeyTwiceIsOneOrder) {
+  auto c = customer(10'000);
+  auto first = shop_->place(c, items({{"p-2", 1}}), "Calle Mayor 1, Madrid", "key-123");
+  auto second = shop_->place(c, items({{"p-2", 1}}), "Calle Mayor 1, Madrid", "key-123");
+  ASSERT_EQ(first.status, 202);
+  ASSERT_EQ(second.status, 202);
+  EXPECT_EQ(first.json.at("id"), second.json.at("id"));
+  std::string id(first.json.at("id").as_string());
+  orders_.push_back(id);
+  EXPECT_EQ(shop_->wait_final(c, id).json.at("status").as_string(), "CONFIRMED");
+  auto list = shop_->call("GET", shop_->url("order-service") + "/orders?customer_id=" + c.id, {}, c.auth);
+  EXPECT_EQ(list.json.as_array().size(), 1U);
+  EXPECT_EQ(shop_->balance(c), 10'000 - 899);  // charged once
+}
+
+TEST_F(ShopTest, OrderServiceKilledMidSagaFinishesTheSagaAfterRestart) {
+  auto c = customer(10'000);
+  shop_->signal("shipping-service", SIGSTOP);  // the saga will hang in ship_order
+  auto id = order(c, items({{"p-2", 1}}));
+  // Wait until payment was taken: the saga is between process_payment and ship_order.
+  bool paid = false;
+  for (int i = 0; i < 1000 && !paid; ++i) {
+    auto p = shop_->call("GET", shop_->url("payment-service") + "/payments/pay-" + id, {}, shop_->service_auth());
+    paid = p.status == 200;
+    if (!paid) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(paid);
+  shop_->stop("order-service", /*hard=*/true);  // SIGKILL mid-saga
+  shop_->signal("shipping-service", SIGCONT);
+  shop_->start("order-service");
+  auto final_order = shop_->wait_final(c, id);
+  EXPECT_EQ(final_order.json.at("status").as_string(), "CONFIRMED") << final_order.body;
+  EXPECT_EQ(shop_->balance(c), 10'000 - 899);  // charged exactly once
+}
+
+}  // namespace
+}  // namespace shop::testing
