@@ -1,15 +1,11 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds (release preset) and runs the system on loopback.
-# Today the system is the sample service; Ctrl-C stops it gracefully.
+# Installs what is missing, builds (release preset) and runs the shop: the five services on
+# loopback (ports 8001-8005), one SQLite file each and the SQLite event bus under
+# ./mercado-data, supervised by `mercado up`. Ctrl-C stops everything gracefully.
+# Extra arguments go to `mercado up` (see --help), e.g. scripts/up.sh --base-port 9001.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cmake --preset release >/dev/null
 cmake --build --preset release
-port=${PORT:-8000}
-echo
-echo "hello-service: http://127.0.0.1:${port}"
-echo "  try: curl http://127.0.0.1:${port}/hello/Ana"
-echo "       curl http://127.0.0.1:${port}/health   /ready   /metrics"
-echo
-exec ./build/release/samples/hello-service/hello-service --port "$port" "$@"
+exec ./build/release/bin/mercado up --data-dir "${MERCADO_DATA_DIR:-mercado-data}" "$@"

@@ -1,6 +1,7 @@
 // mercado: the shop's launcher and demo.
 //   mercado up     [--data-dir DIR] [--base-port 8001] ...   run the five services
 //   mercado demo   [--data-dir DIR] [--base-port 8001]       exercise them, step by step
+//   mercado loadgen [--clients N --duration S]               closed-loop order load
 //   mercado token  [--data-dir DIR]                          print a service token (for curl)
 #include <CLI/CLI.hpp>
 
@@ -12,6 +13,7 @@
 
 #include "demo.hpp"
 #include "launcher.hpp"
+#include "loadgen.hpp"
 
 int main(int argc, char** argv) {
   using namespace mercado::cli;
@@ -31,12 +33,24 @@ int main(int argc, char** argv) {
   up->add_option("--access-log", o.access_log, "Services log one line per request");
   auto* demo = app.add_subcommand("demo", "Run the happy path and each failure path against the running shop");
   add_common(demo);
+  LoadOptions load;
+  auto* loadgen = app.add_subcommand("loadgen", "Closed-loop order load against the running shop; prints orders/s, latency, RSS");
+  add_common(loadgen);
+  loadgen->add_option("--clients", load.clients, "Concurrent clients");
+  int duration = 20, warmup = 3;
+  loadgen->add_option("--duration", duration, "Measured seconds");
+  loadgen->add_option("--warmup", warmup, "Warm-up seconds (not measured)");
   auto* token = app.add_subcommand("token", "Print a service token (Authorization header value) for internal endpoints");
   add_common(token);
   CLI11_PARSE(app, argc, argv);
 
   if (up->parsed()) return run_up(o);
   if (demo->parsed()) return run_demo(o);
+  if (loadgen->parsed()) {
+    load.duration = std::chrono::seconds(duration);
+    load.warmup = std::chrono::seconds(warmup);
+    return run_loadgen(o, load);
+  }
   if (token->parsed()) {
     auto secret = mercado::auth::load_secret((std::filesystem::path(o.data_dir) / "jwt.secret").string(), "");
     if (!secret) {
