@@ -38,6 +38,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
 
 #include <mercado/core/notifier.hpp>
 #include <mercado/observability/log.hpp>
@@ -112,11 +113,15 @@ class ConnectionActor {
 
   // Runs `fn` on the actor thread. Thread-safe.
   void post(std::function<void()> fn) {
+    bool was_empty = false;
     {
       std::lock_guard lock(mutex_);
+      was_empty = commands_.empty();
       commands_.push_back(std::move(fn));
     }
-    wake();
+    // The thread reads the eventfd before it takes the whole queue, so one wake-up per
+    // batch of commands is enough.
+    if (was_empty) wake();
   }
 
   // Asks the thread to finish (after running queued commands and draining confirms) and
@@ -445,11 +450,14 @@ struct DeliveryQueue {
   std::deque<std::shared_ptr<Incoming>> items;
   core::Notifier arrived;
   void push(std::shared_ptr<Incoming> in) {
+    bool was_empty = false;
     {
       std::lock_guard lock(mutex);
+      was_empty = items.empty();
       items.push_back(std::move(in));
     }
-    arrived.notify_all();
+    // The pump only waits once it has emptied the queue.
+    if (was_empty) arrived.notify_all();
   }
   std::shared_ptr<Incoming> pop() {
     std::lock_guard lock(mutex);
@@ -693,27 +701,29 @@ class AmqpSubscription final : public Subscription, public std::enable_shared_fr
       co_return ready;
     }
     auto ex = o.executor ? o.executor : bus_options_->executor;
-    live_ = o.concurrency;
-    for (std::size_t i = 0; i < o.concurrency; ++i) {
-      asio::co_spawn(ex, [self = shared_from_this()]() -> asio::awaitable<void> { co_await self->work(); },
-                     asio::detached);
-    }
+    asio::co_spawn(ex, [self = shared_from_this()]() -> asio::awaitable<void> { co_await self->pump(); },
+                   asio::detached);
     co_return Result<void>{};
   }
 
   asio::awaitable<void> stop() override {
     stopping_ = true;
     queue_->arrived.notify_all();
+    slot_freed_.notify_all();
     while (true) {
       auto seen = done_.generation();
-      if (live_.load() == 0) break;
+      if (pumped_out_) break;
       co_await done_.wait(seen, std::chrono::hours(1));
     }
     co_await stop_actor();
   }
 
  private:
-  asio::awaitable<void> work() {
+  // One coroutine takes deliveries and starts a handler for each, at most `concurrency` at
+  // once (a delivery wakes only this pump, never every idle handler).
+  asio::awaitable<void> pump() {
+    auto ex = co_await asio::this_coro::executor;
+    const std::size_t limit = dispatcher_.options().concurrency;
     while (!stopping_) {
       auto seen = queue_->arrived.generation();
       auto in = queue_->pop();
@@ -721,11 +731,31 @@ class AmqpSubscription final : public Subscription, public std::enable_shared_fr
         co_await queue_->arrived.wait(seen, std::chrono::hours(1));
         continue;
       }
-      auto d = co_await dispatcher_.dispatch(in->content.body, in->attempt);
-      auto delay = dispatcher_.retry_delay(d.outcome);
-      actor_->settle(std::move(in), std::move(d.outcome), delay);
+      while (running_.load() >= limit && !stopping_) {
+        auto slot_seen = slot_freed_.generation();
+        if (running_.load() < limit) break;
+        co_await slot_freed_.wait(slot_seen, std::chrono::hours(1));
+      }
+      if (stopping_) break;  // not started: the broker requeues it when the connection closes
+      ++running_;
+      asio::co_spawn(ex, handle(shared_from_this(), std::move(in)), asio::detached);
     }
-    if (--live_ == 0) done_.notify_all();
+    while (true) {  // let running handlers finish and hand over their outcomes
+      auto slot_seen = slot_freed_.generation();
+      if (running_.load() == 0) break;
+      co_await slot_freed_.wait(slot_seen, std::chrono::hours(1));
+    }
+    pumped_out_ = true;
+    done_.notify_all();
+  }
+
+  static asio::awaitable<void> handle(std::shared_ptr<AmqpSubscription> self, std::shared_ptr<Incoming> in) {
+    auto d = co_await self->dispatcher_.dispatch(in->content.body, in->attempt);
+    auto delay = self->dispatcher_.retry_delay(d.outcome);
+    self->actor_->settle(std::move(in), std::move(d.outcome), delay);
+    // The pump waits only when all slots are taken, or for the last handler when stopping.
+    std::size_t before = self->running_--;
+    if (before == self->dispatcher_.options().concurrency || before == 1) self->slot_freed_.notify_all();
   }
 
   asio::awaitable<void> stop_actor() {
@@ -740,7 +770,9 @@ class AmqpSubscription final : public Subscription, public std::enable_shared_fr
   std::shared_ptr<DeliveryQueue> queue_;
   std::unique_ptr<ConsumerActor> actor_;
   std::atomic<bool> stopping_{false};
-  std::atomic<std::size_t> live_{0};
+  std::atomic<std::size_t> running_{0};  // handlers running now
+  std::atomic<bool> pumped_out_{false};
+  core::Notifier slot_freed_;
   core::Notifier done_;
 };
 
