@@ -11,7 +11,10 @@
 #   scripts/test-servers.sh stop [DIR]             SIGKILL everything, remove DIR
 #   scripts/test-servers.sh restart-rabbitmq [DIR] SIGKILL the broker node and start it again
 #       on the same port and data (durable queues and confirmed messages survive); returns
-#       once it accepts connections again. Used by the "broker restart mid-stream" test.
+#       once it accepts connections again.
+#   scripts/test-servers.sh stop-rabbitmq [DIR]   only the SIGKILL half (returns once the port
+#       is closed); start-rabbitmq [DIR] the other half. The "broker restart mid-stream" test
+#       uses them to keep publishing while the broker is down.
 #   scripts/test-servers.sh status [DIR]
 # DIR defaults to $MERCADO_TEST_SERVERS_DIR. Everything runs as documented in
 # ../shared/design/machine-notes.md, plus a private epmd port and node name per instance so
@@ -179,6 +182,20 @@ cmd_restart_rabbitmq() {
   log "RabbitMQ restarted"
 }
 
+cmd_stop_rabbitmq() {
+  local d
+  d=$(state_dir "${1:-}")
+  rabbit_kill "$d"
+  log "RabbitMQ killed"
+}
+
+cmd_start_rabbitmq() {
+  local d
+  d=$(state_dir "${1:-}")
+  rabbit_start "$d"
+  log "RabbitMQ started"
+}
+
 cmd_status() {
   local d
   d=$(state_dir "${1:-}")
@@ -193,6 +210,8 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop "${2:-}" ;;
   restart-rabbitmq) cmd_restart_rabbitmq "${2:-}" ;;
+  stop-rabbitmq) cmd_stop_rabbitmq "${2:-}" ;;
+  start-rabbitmq) cmd_start_rabbitmq "${2:-}" ;;
   status) cmd_status "${2:-}" ;;
-  *) echo "usage: $0 start | stop [DIR] | restart-rabbitmq [DIR] | status [DIR]" >&2; exit 2 ;;
+  *) echo "usage: $0 start | stop [DIR] | restart-rabbitmq | stop-rabbitmq | start-rabbitmq | status [DIR]" >&2; exit 2 ;;
 esac
