@@ -166,3 +166,27 @@ TEST_F(ShopTest, OrderServiceKilledMidSagaFinishesTheSagaAfterRestart) {
 
 }  // namespace
 }  // namespace shop::testing
+
+namespace shop::testing {
+namespace {
+
+TEST_F(ShopTest, BusinessMetricsCountWhatHappened) {
+  auto c = customer(1'000);
+  auto ok = order(c, items({{"p-2", 1}}));
+  auto poor = order(c, items({{"p-4", 1}}));  // 45.00 > what is left
+  EXPECT_EQ(shop_->wait_final(c, ok).json.at("status").as_string(), "CONFIRMED");
+  EXPECT_EQ(shop_->wait_final(c, poor).json.at("status").as_string(), "CANCELLED");
+  auto inv = shop_->call("GET", shop_->url("inventory-service") + "/metrics").body;
+  EXPECT_NE(inv.find("stock_reservations_total{outcome=\"reserved\"} 2"), std::string::npos) << inv;
+  EXPECT_NE(inv.find("stock_reservations_total{outcome=\"committed\"} 1"), std::string::npos);
+  EXPECT_NE(inv.find("stock_reservations_total{outcome=\"released\"} 1"), std::string::npos);
+  auto pay = shop_->call("GET", shop_->url("payment-service") + "/metrics").body;
+  EXPECT_NE(pay.find("payments_total{outcome=\"completed\"} 1"), std::string::npos) << pay;
+  EXPECT_NE(pay.find("payments_total{outcome=\"insufficient_funds\"} 1"), std::string::npos);
+  auto ord = shop_->call("GET", shop_->url("order-service") + "/metrics").body;
+  EXPECT_NE(ord.find("orders_created_total 2"), std::string::npos);
+  EXPECT_NE(ord.find("saga_duration_seconds_count{type=\"order\",outcome=\"completed\"} 1"), std::string::npos) << ord;
+}
+
+}  // namespace
+}  // namespace shop::testing

@@ -404,7 +404,7 @@ class SqliteBus final : public EventBus {
 
   asio::awaitable<Result<std::vector<DeadLetter>>> take_dead_letters(std::string queue, std::size_t max) override {
     auto core = core_;
-    co_return co_await core->options.pool->run([&core, &queue, max] {
+    co_return co_await core->options.pool->run([&core, &queue, max] {  // coro-capture-ok: max is a size
       return core->db->transaction_blocking([&](Tx& tx) -> Result<std::vector<DeadLetter>> {
         auto rows = tx.query(
             "DELETE FROM bus_dead_letters WHERE seq IN"

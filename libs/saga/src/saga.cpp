@@ -135,23 +135,23 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
     if (opts.on_boundary) opts.on_boundary(what);
   }
 
-  // Applies a transition if we still hold the lease. Returns false when another instance
-  // took the saga over (the caller stops driving it).
-  Result<bool> persist(const State& s, std::string_view event, std::string_view step, std::string_view detail) {
+  // Applies a transition if we still hold the lease (one write transaction, which the
+  // database may group with other sagas' transitions). False when another instance took
+  // the saga over (the caller stops driving it).
+  Result<bool> persist_in(storage::Tx& tx, const State& s, std::string_view event, std::string_view step,
+                          std::string_view detail) {
     const auto now = now_ms();
-    return db->transaction_blocking([&](storage::Tx& tx) -> Result<bool> {
-      auto n = tx.exec(
-          "UPDATE saga_instances SET status = $1, step = $2, data = $3, failure = $4, attempts = $5, "
-          "updated_at = $6, lease_until = $7 WHERE saga_id = $8 AND owner = $9",
-          to_string(s.status), s.step, json::serialize(s.data), s.failure, s.attempts, now,
-          now + opts.lease.count(), s.id, opts.owner);
-      if (!n) return fail(std::move(n.error()));
-      if (*n == 0) return false;
-      auto h = tx.exec("INSERT INTO saga_history (saga_id, at, event, step, detail) VALUES ($1, $2, $3, $4, $5)",
-                       s.id, now, event, step, detail);
-      if (!h) return fail(std::move(h.error()));
-      return true;
-    });
+    auto n = tx.exec(
+        "UPDATE saga_instances SET status = $1, step = $2, data = $3, failure = $4, attempts = $5, "
+        "updated_at = $6, lease_until = $7 WHERE saga_id = $8 AND owner = $9",
+        to_string(s.status), s.step, json::serialize(s.data), s.failure, s.attempts, now,
+        now + opts.lease.count(), s.id, opts.owner);
+    if (!n) return fail(std::move(n.error()));
+    if (*n == 0) return false;
+    auto h = tx.exec("INSERT INTO saga_history (saga_id, at, event, step, detail) VALUES ($1, $2, $3, $4, $5)",
+                     s.id, now, event, step, detail);
+    if (!h) return fail(std::move(h.error()));
+    return true;
   }
 
   Result<std::optional<Loaded>> load(storage::Tx& tx, std::string_view id) {
@@ -162,9 +162,9 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
   }
 
   // Takes the lease on an unfinished saga. nullopt: finished, missing, or someone else's.
-  Result<std::optional<Loaded>> claim(const std::string& id) {
+  Result<std::optional<Loaded>> claim_in(storage::Tx& tx, const std::string& id) {
     const auto now = now_ms();
-    return db->transaction_blocking([&](storage::Tx& tx) -> Result<std::optional<Loaded>> {
+    {
       auto n = tx.exec(
           "UPDATE saga_instances SET owner = $1, lease_until = $2 WHERE saga_id = $3 "
           "AND status IN ('running', 'compensating') AND (owner = $1 OR lease_until < $4)",
@@ -172,7 +172,7 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
       if (!n) return fail(std::move(n.error()));
       if (*n == 0) return std::optional<Loaded>();
       return load(tx, id);
-    });
+    }
   }
 
   bool try_mark_driving(const std::string& id) {
@@ -199,7 +199,7 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
     auto& me = *self;
     std::string type;
     try {
-      auto claimed = co_await me.db->pool().run([&] { return me.claim(id); });
+      auto claimed = co_await me.db->transaction([&](storage::Tx& tx) { return me.claim_in(tx, id); });
       if (claimed && *claimed) {
         type = (*claimed)->state.type;
         me.active_gauge->with({type}).inc();
@@ -318,7 +318,7 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
   // saga then resumes from its last persisted state, here after restart or elsewhere).
   asio::awaitable<bool> save(const State& s, std::string_view event, std::string_view step, std::string_view detail) {
     std::string ev(event), st(step), de(detail);
-    auto r = co_await db->pool().run([&] { return persist(s, ev, st, de); });
+    auto r = co_await db->transaction([&](storage::Tx& tx) { return persist_in(tx, s, ev, st, de); });
     boundary("persisted:" + ev + ":" + st);
     if (!r) {
       log::error("saga transition not persisted; stopping this driver", {{"saga_id", s.id}, {"error", r.error().message}});

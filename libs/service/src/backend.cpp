@@ -29,7 +29,8 @@ Result<std::unique_ptr<Backend>> Backend::open(App& app, BackendOptions options)
   const std::string bus_url =
       o.broker_url.empty() ? "sqlite://" + (std::filesystem::path(o.data_dir) / "bus.db").string() : o.broker_url;
 
-  auto db = storage::open_database(db_url, *b->pool_, {.max_connections = options.max_connections});
+  auto db = storage::open_database(db_url, *b->pool_,
+                                   {.max_connections = options.max_connections, .group_commit = options.group_commit});
   if (!db) return fail(std::move(db.error()));
   b->db_ = *db;
   for (auto [scope, migrations] : {std::pair{std::string("mercado_outbox"), messaging::Outbox::migrations()},

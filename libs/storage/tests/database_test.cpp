@@ -307,7 +307,7 @@ TEST_P(DatabaseTest, GroupCommitKeepsEachTransactionsOutcomeItsOwn) {
   for (int i = 0; i < kCallers; ++i) {
     asio::co_spawn(io, [&, i]() -> asio::awaitable<void> {
       try {
-        results[i] = co_await grouped->transaction([i, &hooks](Tx& tx) -> Result<std::int64_t> {
+        results[i] = co_await grouped->transaction([i, &hooks](Tx& tx) -> Result<std::int64_t> {  // coro-capture-ok: an int
           tx.on_commit([&hooks] { ++hooks; });
           std::string name = i % 6 == 3 ? "item-0" : "item-" + std::to_string(i);
           auto r = tx.exec("INSERT INTO items (id, name) VALUES ($1, $2)", i, name);

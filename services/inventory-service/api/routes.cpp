@@ -37,6 +37,8 @@ void validate(const ReserveRequest& r, mercado::json::Validator& v) {
 void register_routes(mercado::service::App& app, mercado::service::Backend& backend, mercado::service::Security& security,
                      http::OpenApi& openapi) {
   auto& r = app.router();
+  // stock_reservations_total{outcome}: reserved, insufficient_stock, unknown_product, released, committed
+  auto* reservations = &app.metrics().counter("stock_reservations_total", "Reservation requests by outcome", {"outcome"});
   auto& db = backend.db();
   const auto& verifier = security.verifier();
 
@@ -54,18 +56,24 @@ void register_routes(mercado::service::App& app, mercado::service::Backend& back
     co_return http::json_response(200, **p);
   }, "One product");
 
-  r.post("/reservations", [&db, &backend, &verifier](http::Request& req) -> awaitable<http::Response> {
+  r.post("/reservations", [&db, &backend, &verifier, reservations](http::Request& req) -> awaitable<http::Response> {
     if (auto denied = mercado::auth::require_service(req, verifier)) co_return *denied;
     auto in = http::read_json<ReserveRequest>(req);
     if (!in) co_return http::problem(req, in.error());
     std::vector<domain::Line> lines;
     for (const auto& i : in->items) lines.push_back({i.product_id, i.quantity});
     const std::string tp = req.trace().traceparent();
-    co_return co_await mercado::service::idempotent(db, req, [&](Tx& tx) -> Result<http::Response> {
+    auto res = co_await mercado::service::idempotent(db, req, [&](Tx& tx) -> Result<http::Response> {
       auto v = app::reserve(tx, backend.outbox(), in->order_id, lines, tp);
       if (!v) return mercado::fail(std::move(v.error()));
       return http::json_response(201, *v);
     });
+    const char* outcome = res.status == 201 ? "reserved"
+                          : res.status == 409 ? "insufficient_stock"
+                          : res.status == 422 ? "unknown_product"
+                                              : "error";
+    reservations->with({outcome}).inc();
+    co_return res;
   }, "Reserves the stock of an order: all lines or none");
 
   r.get("/reservations/{id}", [&db, &verifier](http::Request& req) -> awaitable<http::Response> {
@@ -77,21 +85,23 @@ void register_routes(mercado::service::App& app, mercado::service::Backend& back
     co_return http::json_response(200, **v);
   }, "One reservation");
 
-  r.del("/reservations/{id}", [&db, &backend, &verifier](http::Request& req) -> awaitable<http::Response> {
+  r.del("/reservations/{id}", [&db, &backend, &verifier, reservations](http::Request& req) -> awaitable<http::Response> {
     if (auto denied = mercado::auth::require_service(req, verifier)) co_return *denied;
     const std::string id = req.param("id").value_or("");
     const std::string tp = req.trace().traceparent();
     auto v = co_await db.transaction([&](Tx& tx) { return app::release(tx, backend.outbox(), id, tp); });
     if (!v) co_return http::problem(req, v.error());
+    reservations->with({"released"}).inc();
     co_return http::json_response(200, *v);
   }, "Releases a reservation (idempotent)");
 
-  r.post("/reservations/{id}/commit", [&db, &backend, &verifier](http::Request& req) -> awaitable<http::Response> {
+  r.post("/reservations/{id}/commit", [&db, &backend, &verifier, reservations](http::Request& req) -> awaitable<http::Response> {
     if (auto denied = mercado::auth::require_service(req, verifier)) co_return *denied;
     const std::string id = req.param("id").value_or("");
     const std::string tp = req.trace().traceparent();
     auto v = co_await db.transaction([&](Tx& tx) { return app::commit(tx, backend.outbox(), id, tp); });
     if (!v) co_return http::problem(req, v.error());
+    reservations->with({"committed"}).inc();
     co_return http::json_response(200, *v);
   }, "Commits a reservation: reserved stock is shipped (idempotent)");
 

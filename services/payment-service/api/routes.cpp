@@ -39,6 +39,8 @@ void register_routes(mercado::service::App& app, app::Payments& payments, mercad
                      http::OpenApi& openapi) {
   auto& r = app.router();
   const auto& verifier = security.verifier();
+  // payments_total{outcome}: completed, insufficient_funds, refunded, error
+  auto* payments_total = &app.metrics().counter("payments_total", "Payment requests by outcome", {"outcome"});
 
   r.post("/accounts/{customer_id}/deposits", [&payments, &verifier](http::Request& req) -> awaitable<http::Response> {
     const std::string customer = req.param("customer_id").value_or("");
@@ -61,12 +63,16 @@ void register_routes(mercado::service::App& app, app::Payments& payments, mercad
     co_return http::json_response(200, **a);
   }, "A customer's balance and account version");
 
-  r.post("/payments", [&payments, &verifier](http::Request& req) -> awaitable<http::Response> {
+  r.post("/payments", [&payments, &verifier, payments_total](http::Request& req) -> awaitable<http::Response> {
     if (auto denied = auth::require_service(req, verifier)) co_return *denied;
     auto in = http::read_json<PaymentRequest>(req);
     if (!in) co_return http::problem(req, in.error());
     auto p = co_await payments.pay(in->order_id, in->customer_id, in->amount, req.trace().traceparent());
-    if (!p) co_return http::problem(req, p.error());
+    if (!p) {
+      payments_total->with({p.error().type == "insufficient-funds" ? "insufficient_funds" : "error"}).inc();
+      co_return http::problem(req, p.error());
+    }
+    payments_total->with({"completed"}).inc();
     co_return http::json_response(201, *p);
   }, "Takes the payment of an order");
 
@@ -79,11 +85,12 @@ void register_routes(mercado::service::App& app, app::Payments& payments, mercad
     co_return http::json_response(200, **p);
   }, "One payment");
 
-  r.post("/payments/{id}/refund", [&payments, &verifier](http::Request& req) -> awaitable<http::Response> {
+  r.post("/payments/{id}/refund", [&payments, &verifier, payments_total](http::Request& req) -> awaitable<http::Response> {
     if (auto denied = auth::require_service(req, verifier)) co_return *denied;
     const std::string id = req.param("id").value_or("");
     auto p = co_await payments.refund(id, req.trace().traceparent());
     if (!p) co_return http::problem(req, p.error());
+    payments_total->with({"refunded"}).inc();
     co_return http::json_response(200, *p);
   }, "Refunds a payment (idempotent)");
 

@@ -94,7 +94,7 @@ class Database {
   boost::asio::awaitable<std::invoke_result_t<F&, Tx&>> transaction(F f, TxMode mode = TxMode::write) {
     using R = std::invoke_result_t<F&, Tx&>;
     if (mode != TxMode::write || group_max_ == 0) {
-      co_return co_await pool_.run([this, &f, mode] { return transaction_blocking(f, mode); });
+      co_return co_await pool_.run([this, &f, mode] { return transaction_blocking(f, mode); });  // coro-capture-ok
     }
     std::optional<R> out;
     std::exception_ptr thrown;
