@@ -12,7 +12,11 @@ IoRuntime::IoRuntime(unsigned threads) {
   contexts_.reserve(threads);
   guards_.reserve(threads);
   for (unsigned i = 0; i < threads; ++i) {
-    contexts_.push_back(std::make_unique<asio::io_context>(1));
+    // One thread runs each context, and sockets and timers are only touched by that thread
+    // (the threading model of docs/architecture.md), so the reactor's per-descriptor
+    // locking is off; posting from other threads (completions of the blocking pool,
+    // notifiers, shutdown) stays thread-safe.
+    contexts_.push_back(std::make_unique<asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO));
     guards_.emplace_back(contexts_.back()->get_executor());
   }
 }

@@ -28,12 +28,32 @@ std::string_view http_date() noexcept {
 
 namespace {
 
+// No CR or LF anywhere (response splitting), and a token-ish name.
 bool safe_field(std::string_view name, std::string_view value) noexcept {
   if (name.empty()) return false;
   for (char c : name) {
     if (c == '\r' || c == '\n' || c == ':' || c == ' ' || c == '\t') return false;
   }
-  return value.find_first_of("\r\n") == std::string_view::npos;
+  for (char c : value) {
+    if (c == '\r' || c == '\n') return false;
+  }
+  return true;
+}
+
+// "HTTP/1.1 200 OK\r\n" for the statuses handlers commonly answer, else built.
+std::string_view status_line(int status, std::string& scratch) {
+  switch (status) {
+    case 200: return "HTTP/1.1 200 OK\r\n";
+    case 201: return "HTTP/1.1 201 Created\r\n";
+    case 202: return "HTTP/1.1 202 Accepted\r\n";
+    case 204: return "HTTP/1.1 204 No Content\r\n";
+    case 400: return "HTTP/1.1 400 Bad Request\r\n";
+    case 404: return "HTTP/1.1 404 Not Found\r\n";
+    case 409: return "HTTP/1.1 409 Conflict\r\n";
+    default: break;
+  }
+  scratch = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_phrase(status)) + "\r\n";
+  return scratch;
 }
 
 bool framing_field(std::string_view name) noexcept {
@@ -52,11 +72,9 @@ void append_uint(std::string& out, std::uint64_t v) {
 void write_head(std::string& out, const Response& res, bool keep_alive, int version) {
   out.clear();
   int status = (res.status >= 100 && res.status <= 999) ? res.status : 500;
-  out += "HTTP/1.1 ";
-  append_uint(out, static_cast<std::uint64_t>(status));
-  out += ' ';
-  out += reason_phrase(status);
-  out += "\r\nDate: ";
+  std::string scratch;
+  out += status_line(status, scratch);
+  out += "Date: ";
   out += http_date();
   out += "\r\n";
   if (!res.content_type.empty() && safe_field("Content-Type", res.content_type)) {

@@ -11,6 +11,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <unistd.h>
+
 #include <array>
 #include <charconv>
 #include <chrono>
@@ -88,6 +90,7 @@ class ServerCore {
 
   void connection_opened();
   void connection_closed();
+  Worker* least_loaded(Worker* self) noexcept;
   bool draining() const noexcept { return draining_.load(std::memory_order_acquire); }
 
   ServerStats stats() const noexcept {
@@ -146,6 +149,7 @@ class Worker {
 
  private:
   awaitable<void> accept_loop();
+  void adopt(tcp::socket sock);
   awaitable<void> session(std::unique_ptr<Connection> conn);
   awaitable<void> serve(Connection& c);
   awaitable<void> reap_loop();
@@ -174,6 +178,9 @@ class Worker {
   bool reaper_running_ = false;
   Connection* head_ = nullptr;
   std::size_t count_ = 0;
+
+ public:
+  std::atomic<std::int64_t> load_{0};  // connections served (or being handed) to this thread
 };
 
 // ---------------------------------------------------------------- Worker
@@ -219,15 +226,41 @@ awaitable<void> Worker::accept_loop() {
     sock.set_option(tcp::no_delay(true), opt_ec);
     core_.accepted_.fetch_add(1, std::memory_order_relaxed);
     core_.connection_opened();
-    auto conn = std::make_unique<Connection>(std::move(sock), *this);
-    link(conn.get());
-    if (!reaper_running_) {
-      reaper_running_ = true;
-      asio::co_spawn(ctx_, reap_loop(), asio::detached);
+    // SO_REUSEPORT hashes connections to threads unevenly (e.g. 36/28 of 64); hand the
+    // connection to the io thread holding the fewest, so that the load stays even.
+    Worker* target = core_.least_loaded(this);
+    if (target == this) {
+      adopt(std::move(sock));
+    } else {
+      const auto protocol = sock.local_endpoint(opt_ec).protocol();
+      const int fd = sock.release(opt_ec);
+      target->load_.fetch_add(1, std::memory_order_relaxed);  // counted now, so the next pick sees it
+      asio::post(target->ctx_, [target, fd, protocol] {
+        tcp::socket moved(target->ctx_);
+        boost::system::error_code assign_ec;
+        moved.assign(protocol, fd, assign_ec);
+        target->load_.fetch_sub(1, std::memory_order_relaxed);
+        if (assign_ec) {
+          ::close(fd);
+          target->core_.connection_closed();
+          return;
+        }
+        target->adopt(std::move(moved));
+      });
     }
-    auto slot = conn->cancel.slot();
-    asio::co_spawn(ctx_, session(std::move(conn)), asio::bind_cancellation_slot(slot, asio::detached));
   }
+}
+
+void Worker::adopt(tcp::socket sock) {
+  load_.fetch_add(1, std::memory_order_relaxed);
+  auto conn = std::make_unique<Connection>(std::move(sock), *this);
+  link(conn.get());
+  if (!reaper_running_) {
+    reaper_running_ = true;
+    asio::co_spawn(ctx_, reap_loop(), asio::detached);
+  }
+  auto slot = conn->cancel.slot();
+  asio::co_spawn(ctx_, session(std::move(conn)), asio::bind_cancellation_slot(slot, asio::detached));
 }
 
 void Worker::reject_connection(tcp::socket& sock) {
@@ -292,6 +325,7 @@ awaitable<void> Worker::session(std::unique_ptr<Connection> conn) {
   conn->socket.close(ignored);
   unlink(conn.get());
   conn.reset();
+  load_.fetch_sub(1, std::memory_order_relaxed);
   core_.connection_closed();
 }
 
@@ -526,6 +560,14 @@ void ServerCore::shutdown(std::chrono::milliseconds grace, std::function<void()>
   }
 }
 
+Worker* ServerCore::least_loaded(Worker* self) noexcept {
+  Worker* best = self;
+  for (auto& w : workers_) {
+    if (w->load_.load(std::memory_order_relaxed) < best->load_.load(std::memory_order_relaxed)) best = w.get();
+  }
+  return best;
+}
+
 void ServerCore::connection_opened() {
   open_.fetch_add(1, std::memory_order_relaxed);
   active_connections_->inc();
@@ -617,10 +659,15 @@ awaitable<Response> ServerCore::handle(Request& req) {
                                   ? std::string_view("unmatched")
                                   : match.path_template;
   {
-    std::string name(req.method_name());
-    name += ' ';
-    name += endpoint;
-    req.set_span(obs::Span(name, obs::SpanKind::server, parent ? &*parent : nullptr));
+    // The span's name is only built when the span is recorded (an exporter is installed).
+    obs::Span span(std::string_view(), obs::SpanKind::server, parent ? &*parent : nullptr);
+    if (span.recording()) {
+      std::string name(req.method_name());
+      name += ' ';
+      name += endpoint;
+      span.set_name(name);
+    }
+    req.set_span(std::move(span));
   }
   req.set_route(match.kind == Router::Match::Kind::not_found ? std::string_view() : match.path_template,
                 match.params);

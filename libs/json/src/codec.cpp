@@ -1,6 +1,8 @@
 #include <mercado/json/codec.hpp>
 #include <mercado/json/rules.hpp>
 
+#include <cmath>
+
 namespace mercado::json {
 
 Result<bj::value> parse(std::string_view text) {
@@ -18,6 +20,50 @@ Result<bj::value> parse(std::string_view text) {
   }
   return p.release();
 }
+
+namespace detail {
+
+void append_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  std::size_t run = 0;  // copy runs of plain bytes at once
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xf];
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out += '"';
+}
+
+void append_double(std::string& out, double d) {
+  if (!std::isfinite(d)) {
+    out += "null";  // JSON has no NaN or infinity
+    return;
+  }
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof buf, d);
+  out.append(buf, r.ptr);
+  if (std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)).find_first_of(".eE") == std::string_view::npos) {
+    out += ".0";  // keep it a number with a fraction, as boost::json writes doubles
+  }
+}
+
+}  // namespace detail
 
 namespace rules {
 

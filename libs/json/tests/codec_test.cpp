@@ -99,6 +99,15 @@ TEST(JsonCodec, EncodesAndRoundTrips) {
   EXPECT_EQ(back->items[0].product_id, "p1");
 }
 
+TEST(JsonCodec, DirectWriterMatchesTheDomSerializer) {
+  demo::Order o{"c\"1\\\n\x01\u00e9", {{"p1", 2}, {"p2", 3}}, std::string("note"), -100, true, {{"k", "v"}, {"a", "b"}}};
+  EXPECT_EQ(to_string(o), bj::serialize(encode(o)));
+  auto back = decode<demo::Order>(to_string(o));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->customer_id, o.customer_id);
+  EXPECT_EQ(back->items[1].quantity, 3);
+}
+
 TEST(JsonRules, Email) {
   EXPECT_TRUE(rules::is_email("ana@example.com"));
   EXPECT_FALSE(rules::is_email("ana@"));

@@ -1,6 +1,7 @@
 #include <mercado/observability/trace.hpp>
 
 #include <algorithm>
+#include <cstring>
 #include <atomic>
 #include <deque>
 #include <mutex>
@@ -39,10 +40,11 @@ IdGenerator& generator() {
   return g;
 }
 
-void fill(std::uint8_t* out, std::size_t n) noexcept {
+void fill(std::uint8_t* out, std::size_t n) noexcept {  // n is a multiple of 8 (ids are 8 or 16 bytes)
+  auto& g = generator();
   for (std::size_t i = 0; i < n; i += 8) {
-    std::uint64_t v = generator().next();
-    for (std::size_t j = 0; j < 8 && i + j < n; ++j) out[i + j] = static_cast<std::uint8_t>(v >> (8 * j));
+    const std::uint64_t v = g.next();
+    std::memcpy(out + i, &v, sizeof v);
   }
 }
 

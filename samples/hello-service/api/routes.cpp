@@ -16,6 +16,11 @@ using boost::asio::awaitable;
 
 namespace {
 
+struct GreetingView {
+  std::string message;
+};
+BOOST_DESCRIBE_STRUCT(GreetingView, (), (message))
+
 struct GreetingRequest {
   std::string name;
   std::optional<std::string> language;
@@ -32,7 +37,7 @@ void register_routes(http::Router& router, const Settings& settings, http::Clien
   router.get("/hello/{name}", [settings](http::Request& req) -> awaitable<http::Response> {
     auto message = domain::greet(req.param("name").value_or(""), domain::Language::en, settings.word);
     if (!message) co_return http::problem(req, message.error());
-    co_return http::json_response(200, json::value{{"message", *message}});
+    co_return http::json_response(200, GreetingView{std::move(*message)});
   }, "Greets {name}");
 
   router.post("/greetings", [settings](http::Request& req) -> awaitable<http::Response> {

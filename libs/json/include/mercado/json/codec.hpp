@@ -21,6 +21,7 @@
 #include <boost/json.hpp>
 #include <boost/mp11/algorithm.hpp>
 
+#include <charconv>
 #include <concepts>
 #include <limits>
 #include <map>
@@ -209,6 +210,72 @@ bj::value encode_value(const T& in) {
   }
 }
 
+// Appends `s` as a JSON string (with quotes), escaping as RFC 8259 requires.
+void append_string(std::string& out, std::string_view s);
+void append_double(std::string& out, double d);
+
+// Writes JSON text straight from the value, without building a boost::json DOM first
+// (responses are written on every request: this is the hot path of encoding).
+template <class T>
+void write_value(std::string& out, const T& in) {
+  if constexpr (std::is_same_v<T, bj::value> || std::is_same_v<T, bj::object> || std::is_same_v<T, bj::array>) {
+    out += bj::serialize(in);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    out += in ? "true" : "false";
+  } else if constexpr (std::is_integral_v<T>) {
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, in);
+    out.append(buf, r.ptr);
+  } else if constexpr (std::is_floating_point_v<T>) {
+    append_double(out, static_cast<double>(in));
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    append_string(out, in);
+  } else if constexpr (is_optional<T>::value) {
+    if (in) {
+      write_value(out, *in);
+    } else {
+      out += "null";
+    }
+  } else if constexpr (is_vector<T>::value) {
+    out += '[';
+    bool first = true;
+    for (const auto& x : in) {
+      if (!first) out += ',';
+      first = false;
+      write_value(out, x);
+    }
+    out += ']';
+  } else if constexpr (is_string_map<T>::value) {
+    out += '{';
+    bool first = true;
+    for (const auto& [k, x] : in) {
+      if (!first) out += ',';
+      first = false;
+      append_string(out, k);
+      out += ':';
+      write_value(out, x);
+    }
+    out += '}';
+  } else if constexpr (Described<T>) {
+    out += '{';
+    bool first = true;
+    boost::mp11::mp_for_each<boost::describe::describe_members<T, boost::describe::mod_public>>([&](auto D) {
+      using M = std::remove_cvref_t<decltype(in.*D.pointer)>;
+      if constexpr (is_optional<M>::value) {
+        if (!(in.*D.pointer)) return;  // absent optionals are omitted, as in encode()
+      }
+      if (!first) out += ',';
+      first = false;
+      append_string(out, D.name);
+      out += ':';
+      write_value(out, in.*D.pointer);
+    });
+    out += '}';
+  } else {
+    static_assert(sizeof(T) == 0, "mercado::json cannot encode this member type");
+  }
+}
+
 }  // namespace detail
 
 // Parses JSON text; invalid_argument with the position on a syntax error.
@@ -243,9 +310,13 @@ bj::value encode(const T& in) {
   return detail::encode_value(in);
 }
 
+// JSON text of `in` (the same document as serialize(encode(in)), written directly).
 template <class T>
 std::string to_string(const T& in) {
-  return bj::serialize(encode(in));
+  std::string out;
+  out.reserve(128);
+  detail::write_value(out, in);
+  return out;
 }
 
 }  // namespace mercado::json
