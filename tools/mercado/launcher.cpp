@@ -92,8 +92,9 @@ Result<core::Process> start(const LaunchOptions& o, const std::string& bin_dir, 
            {"JWT_SECRET_FILE", secret},
            {"LOG_LEVEL", o.log_level},
            {"ACCESS_LOG", o.access_log ? "1" : "0"},
-           {"DATABASE_URL", "sqlite://" + (fs::path(o.data_dir) / (s.name + ".db")).string()},
-           {"BROKER_URL", "sqlite://" + (fs::path(o.data_dir) / "bus.db").string()}};
+           {"DATABASE_URL", "sqlite://" + (fs::path(o.data_dir) / (s.name + ".db")).string() +
+                                "?synchronous=" + o.sqlite_synchronous},
+           {"BROKER_URL", "sqlite://" + (fs::path(o.data_dir) / "bus.db").string() + "?synchronous=" + o.sqlite_synchronous}};
   if (o.io_threads != 0) p.env.emplace_back("IO_THREADS", std::to_string(o.io_threads));
   for (const auto& kv : s.env) p.env.push_back(kv);
   return core::Process::spawn(p);

@@ -25,6 +25,10 @@ struct LaunchOptions {
   std::string log_level = "info";
   unsigned io_threads = 0;       // per service; 0 = the services' default
   bool access_log = true;
+  // SQLite durability of the services' databases and the bus: "full" (default: every commit
+  // survives power loss) or "normal" (WAL: commits survive process crashes, the last ones
+  // may be lost on power loss or an OS crash).
+  std::string sqlite_synchronous = "full";
   std::chrono::seconds grace{10};
 };
 

@@ -31,6 +31,9 @@ int main(int argc, char** argv) {
   up->add_option("--log-level", o.log_level, "Services' log level");
   up->add_option("--io-threads", o.io_threads, "I/O threads per service (0: one per core)");
   up->add_option("--access-log", o.access_log, "Services log one line per request");
+  up->add_option("--sqlite-synchronous", o.sqlite_synchronous,
+                 "full: every commit survives power loss; normal: survives process crashes (faster)")
+      ->check(CLI::IsMember({"full", "normal"}));
   auto* demo = app.add_subcommand("demo", "Run the happy path and each failure path against the running shop");
   add_common(demo);
   LoadOptions load;
