@@ -5,7 +5,8 @@
 //   Result<Row> row = co_await pool.run([&] { return db.query_one(...); });
 //
 // The calling coroutine resumes on its own executor. An exception thrown by the function
-// is rethrown in the coroutine. Thread-safe. Destroying the pool waits for queued work.
+// is rethrown in the coroutine; the function (and its captures) is destroyed on the worker
+// before the coroutine resumes. Thread-safe. Destroying the pool waits for queued work.
 
 #include <atomic>
 #include <cstddef>
@@ -50,20 +51,22 @@ class BlockingPool {
         [this](auto handler, F fn) {
           pending_.fetch_add(1, std::memory_order_relaxed);
           auto work = boost::asio::make_work_guard(handler);
-          boost::asio::post(pool_, [this, handler = std::move(handler), fn = std::move(fn),
+          boost::asio::post(pool_, [this, handler = std::move(handler), fn = std::optional<F>(std::move(fn)),
                                     work = std::move(work)]() mutable {
             std::exception_ptr error;
             Slot value{};
             try {
               if constexpr (std::is_void_v<R>) {
-                fn();
+                (*fn)();
                 value = true;
               } else {
-                value.emplace(fn());
+                value.emplace((*fn)());
               }
             } catch (...) {
               error = std::current_exception();
             }
+            // The function and what it captured are gone before the caller resumes.
+            fn.reset();
             pending_.fetch_sub(1, std::memory_order_relaxed);
             auto ex = work.get_executor();
             boost::asio::dispatch(ex, [handler = std::move(handler), error, value = std::move(value)]() mutable {
