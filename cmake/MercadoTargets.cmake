@@ -6,7 +6,7 @@ target_compile_options(mercado_build_flags INTERFACE
   -Wimplicit-fallthrough
   -Wno-missing-field-initializers  # designated initializers for option structs are idiomatic here
   -Wno-mismatched-new-delete       # GCC 12 false positive on Asio coroutine frames (operator new/delete pair)
-  -Wno-maybe-uninitialized         # GCC 12 false positives at -O2 on std::variant/std::optional moves
+  $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized>  # GCC 12 false positives at -O2 on std::variant/std::optional moves
   $<$<BOOL:${MERCADO_WERROR}>:-Werror>)
 # Asio: no deprecated APIs, io_uring off (epoll), no Boost.System exceptions in headers.
 target_compile_definitions(mercado_build_flags INTERFACE
