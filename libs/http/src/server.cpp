@@ -375,6 +375,11 @@ awaitable<void> Worker::serve(Connection& c) {
     bool sent_continue = false;
     c.timed_out = false;
     c.phase = c.end > c.begin ? Connection::Phase::head : Connection::Phase::idle;
+    // Draining: a keep-alive connection that goes idle now (its last response was still
+    // being written when begin_drain() closed the idle ones) is closed, not kept until the
+    // grace period ends. begin_drain() runs on this thread after `draining_` is set, so
+    // either this check or begin_drain() sees the connection idle.
+    if (c.phase == Connection::Phase::idle && core_.draining()) co_return;
     c.deadline = Clock::now() + (c.phase == Connection::Phase::idle ? opts.idle_timeout : opts.header_timeout);
     ParseFailure failure = ParseFailure::none;
     std::string detail;

@@ -1,5 +1,6 @@
 #include "app/inventory.hpp"
 
+#include <mercado/core/clock.hpp>
 #include <mercado/json/codec.hpp>
 
 namespace inventory::app {
@@ -36,25 +37,15 @@ std::span<const storage::Migration> migrations() {
 
 namespace {
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-mercado::messaging::Headers trace_headers(std::string_view traceparent) {
-  mercado::messaging::Headers h;
-  if (!traceparent.empty()) h["traceparent"] = std::string(traceparent);
-  return h;
-}
-
 Result<void> emit(storage::Tx& tx, const mercado::messaging::Outbox& outbox, std::string type,
                   const ReservationView& view, std::string_view traceparent) {
-  auto ev = outbox.add(tx, std::move(type), mercado::json::encode(view), trace_headers(traceparent));
+  auto ev = outbox.add(tx, std::move(type), mercado::json::encode(view), mercado::messaging::trace_headers(traceparent));
   if (!ev) return fail(std::move(ev.error()));
   return {};
 }
 
 Result<void> set_status(storage::Tx& tx, std::string_view id, domain::ReservationStatus s) {
-  auto r = tx.exec("UPDATE reservations SET status = $1, updated_at = $2 WHERE id = $3", to_string(s), now_ms(), id);
+  auto r = tx.exec("UPDATE reservations SET status = $1, updated_at = $2 WHERE id = $3", to_string(s), mercado::core::unix_millis(), id);
   if (!r) return fail(std::move(r.error()));
   return {};
 }
@@ -132,7 +123,7 @@ Result<ReservationView> reserve(storage::Tx& tx, const mercado::messaging::Outbo
     e.type = "insufficient-stock";
     return fail(std::move(e));
   }
-  const auto now = now_ms();
+  const auto now = mercado::core::unix_millis();
   auto ins = tx.exec("INSERT INTO reservations (id, order_id, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)", id,
                      order_id, to_string(domain::ReservationStatus::reserved), now);
   if (!ins) return fail(std::move(ins.error()));

@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include <mercado/core/clock.hpp>
 #include <mercado/eventsourcing/aggregate.hpp>
 #include <mercado/json/codec.hpp>
 
@@ -19,10 +20,6 @@ using mercado::Result;
 namespace {
 
 constexpr int kMaxAttempts = 20;  // optimistic-concurrency retries of one command
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 std::string metadata(std::string_view traceparent) {
   if (traceparent.empty()) return "{}";
@@ -106,10 +103,10 @@ es::EventStore::AppendHook append_hook(const mercado::messaging::Outbox& outbox)
         const std::string order_id = payment_id.substr(std::string_view("pay-").size());
         const auto amount = data.at("amount").as_int64();
         const bool refund = e.event_type == "MoneyRefunded";
-        auto w = refund ? tx.exec("UPDATE payments SET status = 'REFUNDED', updated_at = $1 WHERE id = $2", now_ms(), payment_id)
+        auto w = refund ? tx.exec("UPDATE payments SET status = 'REFUNDED', updated_at = $1 WHERE id = $2", mercado::core::unix_millis(), payment_id)
                         : tx.exec("INSERT INTO payments (id, order_id, customer_id, amount, status, created_at, updated_at) "
                                   "VALUES ($1, $2, $3, $4, 'COMPLETED', $5, $5)",
-                                  payment_id, order_id, customer, amount, now_ms());
+                                  payment_id, order_id, customer, amount, mercado::core::unix_millis());
         if (!w) return fail(std::move(w.error()));
         type = refund ? "PaymentRefunded" : "PaymentCompleted";
         out["payment_id"] = payment_id;

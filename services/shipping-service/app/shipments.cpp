@@ -1,5 +1,6 @@
 #include "app/shipments.hpp"
 
+#include <mercado/core/clock.hpp>
 #include <mercado/json/codec.hpp>
 
 namespace shipping::app {
@@ -18,20 +19,6 @@ std::span<const storage::Migration> migrations() {
   };
   return kMigrations;
 }
-
-namespace {
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-mercado::messaging::Headers trace_headers(std::string_view traceparent) {
-  mercado::messaging::Headers h;
-  if (!traceparent.empty()) h["traceparent"] = std::string(traceparent);
-  return h;
-}
-
-}  // namespace
 
 Result<std::optional<ShipmentView>> find_shipment(storage::Tx& tx, std::string_view id) {
   auto rows = tx.query("SELECT id, order_id, address, status FROM shipments WHERE id = $1", id);
@@ -55,12 +42,12 @@ Result<ShipmentView> create_shipment(storage::Tx& tx, const mercado::messaging::
     }
     return **existing;
   }
-  const auto now = now_ms();
+  const auto now = mercado::core::unix_millis();
   auto ins = tx.exec("INSERT INTO shipments (id, order_id, address, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
                      id, order_id, address, to_string(domain::ShipmentStatus::created), now);
   if (!ins) return fail(std::move(ins.error()));
   ShipmentView view{id, std::string(order_id), std::string(address), std::string(to_string(domain::ShipmentStatus::created))};
-  auto ev = outbox.add(tx, "ShipmentCreated", mercado::json::encode(view), trace_headers(traceparent));
+  auto ev = outbox.add(tx, "ShipmentCreated", mercado::json::encode(view), mercado::messaging::trace_headers(traceparent));
   if (!ev) return fail(std::move(ev.error()));
   return view;
 }
@@ -77,10 +64,10 @@ Result<ShipmentView> cancel_shipment(storage::Tx& tx, const mercado::messaging::
   ShipmentView view = **existing;
   if (view.status == to_string(domain::ShipmentStatus::cancelled)) return view;
   auto upd = tx.exec("UPDATE shipments SET status = $1, updated_at = $2 WHERE id = $3",
-                     to_string(domain::ShipmentStatus::cancelled), now_ms(), id);
+                     to_string(domain::ShipmentStatus::cancelled), mercado::core::unix_millis(), id);
   if (!upd) return fail(std::move(upd.error()));
   view.status = to_string(domain::ShipmentStatus::cancelled);
-  auto ev = outbox.add(tx, "ShipmentCancelled", mercado::json::encode(view), trace_headers(traceparent));
+  auto ev = outbox.add(tx, "ShipmentCancelled", mercado::json::encode(view), mercado::messaging::trace_headers(traceparent));
   if (!ev) return fail(std::move(ev.error()));
   return view;
 }

@@ -1,5 +1,6 @@
 #include "app/users.hpp"
 
+#include <mercado/core/clock.hpp>
 #include <mercado/core/uuid.hpp>
 #include <mercado/storage/errors.hpp>
 
@@ -25,18 +26,10 @@ std::span<const storage::Migration> migrations() {
   return kMigrations;
 }
 
-namespace {
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-}  // namespace
-
 Result<UserView> register_user(storage::Tx& tx, const mercado::messaging::Outbox& outbox, const domain::Registration& r,
                                std::string_view password_hash, std::string_view traceparent) {
   UserView view{mercado::core::new_uuid(), domain::normalize_email(r.email), r.name};
-  const auto now = now_ms();
+  const auto now = mercado::core::unix_millis();
   auto ins = tx.exec("INSERT INTO users (id, email, password_hash, name, created_at) VALUES ($1, $2, $3, $4, $5) "
                      "ON CONFLICT (email) DO NOTHING",
                      view.id, view.email, password_hash, view.name, now);
@@ -82,7 +75,7 @@ Result<std::optional<domain::Profile>> find_profile(storage::Tx& tx, std::string
 
 Result<domain::Profile> save_profile(storage::Tx& tx, std::string_view id, const domain::Profile& p) {
   auto n = tx.exec("UPDATE profiles SET name = $1, address = $2, phone = $3, updated_at = $4 WHERE user_id = $5", p.name,
-                   p.address, p.phone, now_ms(), id);
+                   p.address, p.phone, mercado::core::unix_millis(), id);
   if (!n) return fail(std::move(n.error()));
   if (*n == 0) return fail(Errc::not_found, "no user " + std::string(id));
   auto u = tx.exec("UPDATE users SET name = $1 WHERE id = $2", p.name, id);
@@ -103,7 +96,7 @@ Result<domain::Preferences> save_preferences(storage::Tx& tx, std::string_view i
       "INSERT INTO preferences (user_id, language, currency, newsletter, updated_at) VALUES ($1, $2, $3, $4, $5) "
       "ON CONFLICT (user_id) DO UPDATE SET language = excluded.language, currency = excluded.currency, "
       "newsletter = excluded.newsletter, updated_at = excluded.updated_at",
-      id, p.language, p.currency, p.newsletter, now_ms());
+      id, p.language, p.currency, p.newsletter, mercado::core::unix_millis());
   if (!n) return fail(std::move(n.error()));
   return p;
 }

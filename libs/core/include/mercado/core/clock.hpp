@@ -4,11 +4,17 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 
 namespace mercado::core {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
 using Duration = std::chrono::nanoseconds;
+
+// Milliseconds since the Unix epoch: the timestamp format of the services' tables.
+inline std::int64_t unix_millis(std::chrono::system_clock::time_point t = std::chrono::system_clock::now()) noexcept {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
 
 // Thread-safe: implementations may be called concurrently.
 class Clock {

@@ -24,6 +24,14 @@ namespace mercado::messaging {
 
 using Headers = std::map<std::string, std::string, std::less<>>;
 
+// Headers that carry `traceparent` (none when it is empty): what an outbox event of a
+// request-handling transaction gets, so the consumer continues the request's trace.
+inline Headers trace_headers(std::string_view traceparent) {
+  Headers h;
+  if (!traceparent.empty()) h.emplace("traceparent", traceparent);
+  return h;
+}
+
 struct Envelope {
   std::string id;           // unique (UUID v4 unless the producer chose one)
   std::string event_type;   // routing key, e.g. "OrderCreated" or "order.created"
