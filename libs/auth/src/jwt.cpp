@@ -1,37 +1,95 @@
 #include <mercado/auth/jwt.hpp>
 
-#include <jwt.h>
+#include <sodium.h>
 
 #include <boost/json.hpp>
 
-#include <cerrno>
-#include <cstdlib>
+#include <cstring>
 #include <fstream>
-#include <memory>
+#include <optional>
 #include <sstream>
+
+// HS256 JWS in compact form (RFC 7515 / 7519): base64url(header) "." base64url(claims) "."
+// base64url(HMAC-SHA256(key, first two parts)). The primitives are libsodium's (HMAC-SHA256,
+// constant-time comparison, strict base64url), the JSON Boost.JSON's. libjwt did this before;
+// its OpenSSL 3 initialisation touched 2 MiB of libcrypto in every service (bench/RESULTS.md).
 
 namespace mercado::auth {
 
 namespace {
 
-struct JwtFree {
-  void operator()(jwt_t* j) const { jwt_free(j); }
-};
-using JwtPtr = std::unique_ptr<jwt_t, JwtFree>;
+constexpr int kB64 = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
+
+void ensure_sodium() {
+  static const bool ok = sodium_init() >= 0;
+  if (!ok) throw std::runtime_error("libsodium failed to initialise");
+}
+
+std::string b64url_encode(std::string_view in) {
+  std::string out(sodium_base64_ENCODED_LEN(in.size(), kB64), '\0');
+  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(in.data()), in.size(), kB64);
+  out.resize(std::strlen(out.c_str()));
+  return out;
+}
+
+std::optional<std::string> b64url_decode(std::string_view in) {
+  std::string out(in.size() * 3 / 4 + 3, '\0');
+  std::size_t len = 0;
+  const char* end = nullptr;
+  if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), in.data(), in.size(), nullptr, &len,
+                        &end, kB64) != 0 ||
+      end != in.data() + in.size()) {
+    return std::nullopt;
+  }
+  out.resize(len);
+  return out;
+}
+
+std::string hmac_sha256(std::string_view key, std::string_view message) {
+  ensure_sodium();
+  crypto_auth_hmacsha256_state st;
+  crypto_auth_hmacsha256_init(&st, reinterpret_cast<const unsigned char*>(key.data()), key.size());
+  crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(message.data()), message.size());
+  std::string mac(crypto_auth_hmacsha256_BYTES, '\0');
+  crypto_auth_hmacsha256_final(&st, reinterpret_cast<unsigned char*>(mac.data()));
+  sodium_memzero(&st, sizeof st);
+  return mac;
+}
 
 std::int64_t epoch_seconds(const core::Clock& clock) {
   return std::chrono::duration_cast<std::chrono::seconds>(clock.wall_now().time_since_epoch()).count();
 }
 
-Result<Claims> claims_of(jwt_t* j) {
-  Claims c;
-  char* grants = jwt_get_grants_json(j, nullptr);
-  if (grants == nullptr) return fail(Errc::unauthenticated, "malformed token");
-  std::unique_ptr<char, decltype(&std::free)> own(grants, &std::free);
+Error unauthenticated(std::string msg) { return Error(Errc::unauthenticated, std::move(msg)); }
+
+// The three base64url parts of a compact JWS (exactly two dots).
+struct Parts {
+  std::string_view header, payload, signature;
+  std::string_view signing_input;  // header "." payload
+};
+
+Result<Parts> split(std::string_view token) {
+  auto d1 = token.find('.');
+  if (d1 == std::string_view::npos) return fail(unauthenticated("malformed token"));
+  auto d2 = token.find('.', d1 + 1);
+  if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos) {
+    return fail(unauthenticated("malformed token"));
+  }
+  return Parts{token.substr(0, d1), token.substr(d1 + 1, d2 - d1 - 1), token.substr(d2 + 1), token.substr(0, d2)};
+}
+
+Result<boost::json::object> json_part(std::string_view b64) {
+  auto text = b64url_decode(b64);
+  if (!text) return fail(unauthenticated("malformed token"));
   boost::system::error_code ec;
-  auto v = boost::json::parse(grants, ec);
-  if (ec || !v.is_object()) return fail(Errc::unauthenticated, "malformed token");
-  for (const auto& kv : v.as_object()) {
+  auto v = boost::json::parse(*text, ec);
+  if (ec || !v.is_object()) return fail(unauthenticated("malformed token"));
+  return std::move(v.as_object());
+}
+
+Claims claims_of(const boost::json::object& o) {
+  Claims c;
+  for (const auto& kv : o) {
     std::string_view k = kv.key();
     const auto& val = kv.value();
     if (k == "iss" && val.is_string()) c.issuer = val.as_string();
@@ -43,68 +101,30 @@ Result<Claims> claims_of(jwt_t* j) {
   return c;
 }
 
-Error unauthenticated(std::string msg) { return Error(Errc::unauthenticated, std::move(msg)); }
-
-// Splits a compact JWS and returns the decoded header JSON (no verification).
-Result<boost::json::object> header_of(std::string_view token) {
-  auto dot = token.find('.');
-  if (dot == std::string_view::npos || token.find('.', dot + 1) == std::string_view::npos) {
-    return fail(unauthenticated("malformed token"));
-  }
-  std::string b64(token.substr(0, dot));
-  for (auto& ch : b64) {
-    if (ch == '-') ch = '+';
-    if (ch == '_') ch = '/';
-  }
-  while (b64.size() % 4 != 0) b64 += '=';
-  static constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  unsigned buf = 0;
-  int bits = 0;
-  for (char ch : b64) {
-    if (ch == '=') break;
-    auto pos = kAlphabet.find(ch);
-    if (pos == std::string_view::npos) return fail(unauthenticated("malformed token"));
-    buf = (buf << 6) | static_cast<unsigned>(pos);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buf >> bits) & 0xff);
-    }
-  }
-  boost::system::error_code ec;
-  auto v = boost::json::parse(out, ec);
-  if (ec || !v.is_object()) return fail(unauthenticated("malformed token"));
-  return v.as_object();
-}
-
 }  // namespace
 
 JwtIssuer::JwtIssuer(std::string secret, std::string issuer, std::chrono::seconds ttl, const core::Clock& clock)
     : secret_(std::move(secret)), issuer_(std::move(issuer)), ttl_(ttl), clock_(clock) {}
 
 Result<std::string> JwtIssuer::issue(std::string_view subject, const std::map<std::string, std::string>& extra) const {
-  jwt_t* raw = nullptr;
-  if (jwt_new(&raw) != 0) return fail(Errc::internal, "jwt_new failed");
-  JwtPtr j(raw);
   const auto now = epoch_seconds(clock_);
-  std::string sub(subject);
-  if (jwt_add_grant(j.get(), "iss", issuer_.c_str()) != 0 || jwt_add_grant(j.get(), "sub", sub.c_str()) != 0 ||
-      jwt_add_grant_int(j.get(), "iat", now) != 0 || jwt_add_grant_int(j.get(), "exp", now + ttl_.count()) != 0) {
-    return fail(Errc::internal, "cannot set token claims");
-  }
+  boost::json::object claims;
+  claims["iss"] = issuer_;
+  claims["sub"] = subject;
+  claims["iat"] = now;
+  claims["exp"] = now + ttl_.count();
   for (const auto& [k, v] : extra) {
-    if (jwt_add_grant(j.get(), k.c_str(), v.c_str()) != 0) return fail(Errc::internal, "cannot set claim " + k);
+    if (k == "iss" || k == "sub" || k == "iat" || k == "exp") return fail(Errc::internal, "cannot set claim " + k);
+    claims[k] = v;
   }
-  if (jwt_set_alg(j.get(), JWT_ALG_HS256, reinterpret_cast<const unsigned char*>(secret_.data()),
-                  static_cast<int>(secret_.size())) != 0) {
-    return fail(Errc::internal, "cannot set the signing key");
-  }
-  char* token = jwt_encode_str(j.get());
-  if (token == nullptr) return fail(Errc::internal, "token encoding failed");
-  std::string out(token);
-  std::free(token);  // libjwt 1.10 allocates with malloc
-  return out;
+  static const std::string kHeader = b64url_encode(R"({"alg":"HS256","typ":"JWT"})");
+  std::string token = kHeader;
+  token += '.';
+  token += b64url_encode(boost::json::serialize(claims));
+  const std::string mac = hmac_sha256(secret_, token);
+  token += '.';
+  token += b64url_encode(mac);
+  return token;
 }
 
 JwtVerifier::JwtVerifier(std::string secret, std::string issuer, std::chrono::seconds leeway, const core::Clock& clock)
@@ -112,45 +132,47 @@ JwtVerifier::JwtVerifier(std::string secret, std::string issuer, std::chrono::se
 
 Result<Claims> JwtVerifier::verify(std::string_view token) const {
   if (token.size() > 8192) return fail(unauthenticated("token too long"));
-  auto header = header_of(token);
+  auto parts = split(token);
+  if (!parts) return fail(parts.error());
+  auto header = json_part(parts->header);
   if (!header) return fail(header.error());
   auto alg = header->find("alg");
   if (alg == header->end() || !alg->value().is_string() || alg->value().as_string() != "HS256") {
     return fail(unauthenticated("unsupported token algorithm (HS256 expected)"));
   }
-  jwt_t* raw = nullptr;
-  std::string t(token);
-  if (jwt_decode(&raw, t.c_str(), reinterpret_cast<const unsigned char*>(secret_.data()),
-                 static_cast<int>(secret_.size())) != 0 || raw == nullptr) {
+  auto signature = b64url_decode(parts->signature);
+  const std::string expected = hmac_sha256(secret_, parts->signing_input);
+  if (!signature || signature->size() != expected.size() ||
+      sodium_memcmp(signature->data(), expected.data(), expected.size()) != 0) {
     return fail(unauthenticated("invalid signature"));
   }
-  JwtPtr j(raw);
-  if (jwt_get_alg(j.get()) != JWT_ALG_HS256) return fail(unauthenticated("unsupported token algorithm"));
-  auto claims = claims_of(j.get());
-  if (!claims) return claims;
+  auto payload = json_part(parts->payload);
+  if (!payload) return fail(payload.error());
+  Claims claims = claims_of(*payload);
   const auto now = epoch_seconds(clock_);
-  if (claims->expires_at == 0) return fail(unauthenticated("token has no expiry"));
-  if (now > claims->expires_at + leeway_.count()) return fail(unauthenticated("token expired"));
-  errno = 0;
-  long nbf = jwt_get_grant_int(j.get(), "nbf");
-  if (errno == 0 && nbf > 0 && now + leeway_.count() < nbf) return fail(unauthenticated("token not yet valid"));
-  if (!issuer_.empty() && claims->issuer != issuer_) return fail(unauthenticated("unexpected token issuer"));
-  if (claims->subject.empty()) return fail(unauthenticated("token has no subject"));
+  if (claims.expires_at == 0) return fail(unauthenticated("token has no expiry"));
+  if (now > claims.expires_at + leeway_.count()) return fail(unauthenticated("token expired"));
+  if (auto nbf = payload->find("nbf"); nbf != payload->end()) {
+    if (!nbf->value().is_int64()) return fail(unauthenticated("malformed token"));
+    if (now + leeway_.count() < nbf->value().as_int64()) return fail(unauthenticated("token not yet valid"));
+  }
+  if (!issuer_.empty() && claims.issuer != issuer_) return fail(unauthenticated("unexpected token issuer"));
+  if (claims.subject.empty()) return fail(unauthenticated("token has no subject"));
   return claims;
 }
 
 Result<Claims> peek_claims(std::string_view token) {
-  jwt_t* raw = nullptr;
-  std::string t(token);
-  if (jwt_decode(&raw, t.c_str(), nullptr, 0) != 0 || raw == nullptr) {
-    return fail(unauthenticated("malformed token"));
-  }
-  JwtPtr j(raw);
-  return claims_of(j.get());
+  auto parts = split(token);
+  if (!parts) return fail(parts.error());
+  auto payload = json_part(parts->payload);
+  if (!payload) return fail(payload.error());
+  return claims_of(*payload);
 }
 
 Result<std::string> peek_algorithm(std::string_view token) {
-  auto header = header_of(token);
+  auto parts = split(token);
+  if (!parts) return fail(parts.error());
+  auto header = json_part(parts->header);
   if (!header) return fail(header.error());
   auto alg = header->find("alg");
   if (alg == header->end() || !alg->value().is_string()) return fail(unauthenticated("token has no algorithm"));

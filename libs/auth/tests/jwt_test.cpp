@@ -80,6 +80,33 @@ TEST(Jwt, RejectsAlgNoneAndOtherAlgorithms) {
   EXPECT_EQ(*peek_algorithm(none), "none");
 }
 
+// The signature of a token made elsewhere (the example token of jwt.io, HS256 with the key
+// "your-256-bit-secret") checks out; it has no expiry, which is refused only after that.
+TEST(Jwt, VerifiesTheSignatureOfAnExternallyMadeToken) {
+  const std::string token =
+      "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ."
+      "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+  EXPECT_EQ(JwtVerifier("your-256-bit-secret", "").verify(token).error().message, "token has no expiry");
+  EXPECT_EQ(JwtVerifier("your-256-bit-secreT", "").verify(token).error().message, "invalid signature");
+  auto c = peek_claims(token);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->subject, "1234567890");
+  EXPECT_EQ(c->issued_at, 1516239022);
+  EXPECT_EQ(c->extra.at("name"), "John Doe");
+}
+
+TEST(Jwt, RejectsMalformedTokensAndBadClaims) {
+  JwtIssuer issuer(kSecret, "i", 60s);
+  auto token = *issuer.issue("u");
+  JwtVerifier v(kSecret, "i");
+  EXPECT_EQ(v.verify(token + ".x").error().message, "malformed token");           // four parts
+  EXPECT_EQ(v.verify(token + "=").error().message, "invalid signature");          // padding is not base64url
+  EXPECT_EQ(v.verify("!!." + token.substr(token.find('.') + 1)).error().message, "malformed token");
+  std::string no_sig = token.substr(0, token.rfind('.') + 1);
+  EXPECT_EQ(v.verify(no_sig).error().message, "invalid signature");
+  EXPECT_FALSE(issuer.issue("u", {{"exp", "never"}}));  // registered claims are not extras
+}
+
 TEST(Jwt, PeekReadsClaimsWithoutTheKey) {
   auto token = *JwtIssuer(kSecret, "consumer-key", 60s).issue("u");
   auto c = peek_claims(token);

@@ -472,7 +472,7 @@ Result<std::shared_ptr<EventBus>> open_sqlite_bus(const storage::DatabaseUrl& ur
   auto db = storage::open_database("sqlite://" + url.path + (url.query.contains("synchronous")
                                                                  ? "?synchronous=" + url.query.at("synchronous")
                                                                  : std::string()),
-                                   *options.pool, {.max_connections = 4, .group_commit = true});
+                                   *options.pool, {.max_connections = 4, .cache_kib = 256, .group_commit = true});
   if (!db) return std::unexpected(db.error());
   if (auto m = storage::migrate_blocking(**db, "mercado_bus", kBusSchema); !m) return std::unexpected(m.error());
 

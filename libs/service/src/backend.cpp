@@ -30,7 +30,9 @@ Result<std::unique_ptr<Backend>> Backend::open(App& app, BackendOptions options)
       o.broker_url.empty() ? "sqlite://" + (std::filesystem::path(o.data_dir) / "bus.db").string() : o.broker_url;
 
   auto db = storage::open_database(db_url, *b->pool_,
-                                   {.max_connections = options.max_connections, .group_commit = options.group_commit});
+                                   {.max_connections = options.max_connections,
+                                    .cache_kib = options.sqlite_cache_kib,
+                                    .group_commit = options.group_commit});
   if (!db) return fail(std::move(db.error()));
   b->db_ = *db;
   for (auto [scope, migrations] : {std::pair{std::string("mercado_outbox"), messaging::Outbox::migrations()},

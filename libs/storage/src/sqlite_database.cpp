@@ -212,7 +212,8 @@ class SqliteTx final : public Tx {
 
 Result<std::unique_ptr<SqliteConnection>> open_connection(const std::string& path,
                                                           const std::string& synchronous,
-                                                          std::chrono::milliseconds busy_timeout) {
+                                                          std::chrono::milliseconds busy_timeout,
+                                                          std::size_t cache_kib) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -231,7 +232,9 @@ Result<std::unique_ptr<SqliteConnection>> open_connection(const std::string& pat
     return std::unexpected(db_error(Errc::unavailable, kConnection, "database unavailable",
                                     path + ": WAL journal mode not available"));
   }
-  if (auto r = conn->script("PRAGMA synchronous=" + synchronous + "; PRAGMA foreign_keys=ON;"); !r) {
+  std::string pragmas = "PRAGMA synchronous=" + synchronous + "; PRAGMA foreign_keys=ON;";
+  if (cache_kib > 0) pragmas += " PRAGMA cache_size=-" + std::to_string(cache_kib) + ";";
+  if (auto r = conn->script(pragmas); !r) {
     return std::unexpected(r.error());
   }
   // Keep the -wal file when the last connection closes, so that watchers of it (the SQLite
@@ -271,7 +274,7 @@ Result<std::shared_ptr<SqliteDatabase>> SqliteDatabase::open(const DatabaseUrl& 
     }
   }
   auto db = std::make_shared<SqliteDatabase>(pool, url.path, synchronous, options);
-  auto conn = open_connection(db->path_, db->synchronous_, options.busy_timeout);
+  auto conn = open_connection(db->path_, db->synchronous_, options.busy_timeout, options.cache_kib);
   if (!conn) return std::unexpected(std::move(conn.error()));
   db->open_ = 1;
   db->release(std::move(*conn));
@@ -295,7 +298,7 @@ Result<std::unique_ptr<SqliteConnection>> SqliteDatabase::acquire() {
   }
   ++open_;
   lock.unlock();
-  auto c = open_connection(path_, synchronous_, options_.busy_timeout);
+  auto c = open_connection(path_, synchronous_, options_.busy_timeout, options_.cache_kib);
   if (!c) {
     lock.lock();
     --open_;

@@ -1,5 +1,5 @@
 #pragma once
-// JSON Web Tokens (RFC 7519) signed with HS256, through libjwt. The issuer signs
+// JSON Web Tokens (RFC 7519) signed with HS256 (HMAC-SHA256 from libsodium). The issuer signs
 // {iss, sub, iat, exp} (+ extra string claims); verifiers check the signature, that the
 // header's alg is exactly HS256 (no "none", no algorithm confusion), the issuer, and exp /
 // nbf with a small leeway. Secrets are never logged. Thread-safe (immutable after construction).

@@ -35,6 +35,10 @@ struct BackendOptions {
   std::span<const storage::Migration> migrations;  // the service's own, scope = service name
   std::size_t workers = 4;                         // blocking pool threads (database, bus)
   std::size_t max_connections = 8;                 // database connections
+  // SQLite page cache per connection (KiB). Services write from many connections at once,
+  // and WAL drops a connection's cache whenever another one commits, so SQLite's default
+  // 2000 KiB per connection bought memory (up to 16 MiB) and no speed.
+  std::size_t sqlite_cache_kib = 512;
   // Concurrent write transactions share one commit (storage::DatabaseOptions): durable
   // commits cost one fsync per group instead of one per request.
   bool group_commit = true;

@@ -62,6 +62,10 @@ struct DatabaseOptions {
   std::chrono::milliseconds busy_timeout{10000};
   // PostgreSQL: TCP connect timeout.
   std::chrono::seconds connect_timeout{5};
+  // SQLite: page cache per connection in KiB (PRAGMA cache_size = -N); 0 keeps SQLite's
+  // default (2000 KiB). In WAL mode a connection drops its cache whenever another one has
+  // committed, so with concurrent writers a large cache mostly costs memory.
+  std::size_t cache_kib = 0;
   // Group commit: write transactions that arrive while another is running are executed
   // together, each function in its own SAVEPOINT, under one BEGIN ... COMMIT (at most
   // group_commit_max at a time). One commit (one fsync) then serves many callers. A
