@@ -84,12 +84,11 @@ struct BusPlace {
 class Collector {
  public:
   void add(const std::string& key) {
-    {
-      std::lock_guard lock(mutex_);
-      ++counts_[key];
-      ++total_;
-      order_.push_back(key);
-    }
+    // Notify under the lock: a waiter that sees the count may destroy the collector at once.
+    std::lock_guard lock(mutex_);
+    ++counts_[key];
+    ++total_;
+    order_.push_back(key);
     cv_.notify_all();
   }
   // True once `pred` holds, false after `timeout`.

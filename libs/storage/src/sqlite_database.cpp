@@ -318,7 +318,7 @@ void SqliteDatabase::release(std::unique_ptr<SqliteConnection> c) {
 }
 
 Result<void> SqliteDatabase::run(TxMode mode, const std::function<Result<void>(Tx&)>& body) {
-  std::unique_lock<std::timed_mutex> writer(write_mutex_, std::defer_lock);
+  std::unique_lock<WriterLock> writer(write_mutex_, std::defer_lock);
   if (mode == TxMode::write && !writer.try_lock_for(options_.acquire_timeout)) {
     return std::unexpected(db_error(Errc::unavailable, kBusy, "database busy",
                                     "the process's SQLite writer lock was not free within the acquire timeout"));

@@ -39,7 +39,29 @@ class SqliteDatabase final : public Database {
   std::string path_;
   std::string synchronous_;
   DatabaseOptions options_;
-  std::timed_mutex write_mutex_;  // one writer of this process at a time
+  // One writer of this process at a time, taken with a timeout. Not std::timed_mutex: its
+  // try_lock_for uses pthread_mutex_clocklock, which GCC 12's ThreadSanitizer does not see
+  // (it then reports every unlock as an error and misses the ordering the lock gives).
+  class WriterLock {
+   public:
+    bool try_lock_for(std::chrono::milliseconds timeout) {
+      std::unique_lock lock(m_);
+      if (!cv_.wait_for(lock, timeout, [this] { return !held_; })) return false;
+      held_ = true;
+      return true;
+    }
+    void unlock() {
+      std::lock_guard lock(m_);
+      held_ = false;
+      cv_.notify_one();
+    }
+
+   private:
+    std::mutex m_;
+    std::condition_variable cv_;
+    bool held_ = false;
+  };
+  WriterLock write_mutex_;
   std::mutex mutex_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<SqliteConnection>> idle_;
