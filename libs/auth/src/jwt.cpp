@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include "sodium_init.hpp"
+
 #include <boost/json.hpp>
 
 #include <cstring>
@@ -19,11 +21,6 @@ namespace mercado::auth {
 namespace {
 
 constexpr int kB64 = sodium_base64_VARIANT_URLSAFE_NO_PADDING;
-
-void ensure_sodium() {
-  static const bool ok = sodium_init() >= 0;
-  if (!ok) throw std::runtime_error("libsodium failed to initialise");
-}
 
 std::string b64url_encode(std::string_view in) {
   std::string out(sodium_base64_ENCODED_LEN(in.size(), kB64), '\0');
@@ -46,7 +43,7 @@ std::optional<std::string> b64url_decode(std::string_view in) {
 }
 
 std::string hmac_sha256(std::string_view key, std::string_view message) {
-  ensure_sodium();
+  detail::ensure_sodium();
   crypto_auth_hmacsha256_state st;
   crypto_auth_hmacsha256_init(&st, reinterpret_cast<const unsigned char*>(key.data()), key.size());
   crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(message.data()), message.size());

@@ -2,8 +2,9 @@
 
 #include <sodium.h>
 
+#include "sodium_init.hpp"
+
 #include <cctype>
-#include <mutex>
 #include <optional>
 
 namespace mercado::auth {
@@ -13,12 +14,7 @@ namespace {
 constexpr unsigned long long kOpsLimit = 2;
 constexpr std::size_t kMemLimit = 19 * 1024 * 1024;
 
-void ensure_sodium() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
-  });
-}
+using detail::ensure_sodium;
 
 }  // namespace
 

@@ -1,5 +1,7 @@
 #include <mercado/observability/log.hpp>
 
+#include <mercado/core/json_escape.hpp>
+
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -149,27 +151,7 @@ bool enabled(Level level) noexcept {
   return level != Level::off && level >= current_level.load(std::memory_order_relaxed);
 }
 
-void append_json_escaped(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0xf];
-        } else {
-          out += ch;
-        }
-    }
-  }
-}
+void append_json_escaped(std::string& out, std::string_view s) { core::append_json_escaped(out, s); }
 
 std::string format_line(Level level, const obs::TraceContext* trace, std::string_view msg,
                         Fields fields) {
