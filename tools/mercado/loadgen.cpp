@@ -120,6 +120,22 @@ asio::awaitable<std::optional<Customer>> make_customer(http::Client& client, con
   co_return c;
 }
 
+// A sample of /metrics' process gauges (seconds of CPU, bytes resident); -1 when unreadable.
+double metric(const std::string& body, std::string_view name) {
+  const std::string key = "\n" + std::string(name) + " ";
+  auto pos = body.find(key);
+  return pos == std::string::npos ? -1.0 : std::stod(body.substr(pos + key.size()));
+}
+
+asio::awaitable<std::vector<double>> scrape_all(http::Client& client, const LaunchOptions& shop, std::string_view name) {
+  std::vector<double> out;
+  for (const auto& s : shop_services(shop)) {
+    auto m = co_await client.send(request(http::Method::get, url_of(shop, s.name) + "/metrics", "", ""));
+    out.push_back(m && m->ok() ? metric(m->body, name) : -1.0);
+  }
+  co_return out;
+}
+
 double percentile(std::vector<double>& v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -204,6 +220,20 @@ int run_loadgen(const LaunchOptions& shop, const LoadOptions& load) {
   std::printf("loadgen: %u clients, %llds warm-up, %llds measured...\n", load.clients,
               static_cast<long long>(load.warmup.count()), static_cast<long long>(load.duration.count()));
   std::fflush(stdout);
+  // Each service's CPU seconds over exactly the measured window.
+  std::vector<double> cpu_before, cpu_after;
+  auto sampled = std::make_shared<std::promise<void>>();
+  auto sampled_future = sampled->get_future();
+  asio::co_spawn(rt.context(0), [&, sampled]() -> asio::awaitable<void> {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    timer.expires_at(measure_from);
+    co_await timer.async_wait(asio::use_awaitable);
+    cpu_before = co_await scrape_all(client, shop, "process_cpu_seconds_total");
+    timer.expires_at(end);
+    co_await timer.async_wait(asio::use_awaitable);
+    cpu_after = co_await scrape_all(client, shop, "process_cpu_seconds_total");
+    sampled->set_value();
+  }, asio::detached);
   std::atomic<unsigned> finished{0};
   auto all_done = std::make_shared<std::promise<void>>();
   auto all_done_future = all_done->get_future();
@@ -262,18 +292,27 @@ int run_loadgen(const LaunchOptions& shop, const LoadOptions& load) {
     const double p50 = percentile(v, 0.50), p99 = percentile(v, 0.99), max = v.empty() ? 0.0 : v.back();
     std::printf("  latency POST->confirmed: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", p50, p99, max);
   }
+  sampled_future.wait();
   auto rss_done = std::make_shared<std::promise<void>>();
   auto rss_future = rss_done->get_future();
   asio::co_spawn(rt.context(0), [&, rss_done]() -> asio::awaitable<void> {
-    for (const auto& s : shop_services(shop)) {
-      auto m = co_await client.send(request(http::Method::get, url_of(shop, s.name) + "/metrics", "", ""));
-      double rss = 0;
-      if (m && m->ok()) {
-        auto pos = m->body.find("\nprocess_resident_memory_bytes ");
-        if (pos != std::string::npos) rss = std::stod(m->body.substr(pos + 31));
-      }
-      std::printf("  %-18s RSS %.1f MiB\n", s.name.c_str(), rss / (1024.0 * 1024.0));
+    auto rss = co_await scrape_all(client, shop, "process_resident_memory_bytes");
+    const auto services = shop_services(shop);
+    double total_ms = 0;
+    std::uint64_t confirmed = 0;
+    {
+      std::lock_guard lock(stats.mutex);
+      confirmed = std::max<std::uint64_t>(stats.confirmed + stats.cancelled, 1);
     }
+    for (std::size_t i = 0; i < services.size(); ++i) {
+      const double cpu_ms = cpu_before[i] < 0 || cpu_after[i] < 0 ? 0.0
+                                                                  : (cpu_after[i] - cpu_before[i]) * 1000.0;
+      total_ms += cpu_ms;
+      std::printf("  %-18s RSS %.1f MiB, CPU %.2f ms/order\n", services[i].name.c_str(), rss[i] / (1024.0 * 1024.0),
+                  cpu_ms / static_cast<double>(confirmed));
+    }
+    std::printf("  all services       CPU %.2f ms/order (%.2f cores busy)\n", total_ms / static_cast<double>(confirmed),
+                total_ms / 1000.0 / static_cast<double>(load.duration.count()));
     if (subscription) co_await subscription->stop();
     co_await (*bus)->close();
     rss_done->set_value();

@@ -158,9 +158,16 @@ class SqliteConnection {
     return out;
   }
 
-  Result<std::int64_t> run(std::string_view sql, std::span<const Param> params, Rows* rows) {
+  // `read_only`: refuse statements that would write (a read transaction), checked per
+  // statement instead of with PRAGMA query_only, whose every change expires all of the
+  // connection's prepared statements (each read transaction re-parsed its SQL).
+  Result<std::int64_t> run(std::string_view sql, std::span<const Param> params, Rows* rows, bool read_only = false) {
     auto stmt = prepare(sql);
     if (!stmt) return std::unexpected(std::move(stmt.error()));
+    if (read_only && !sqlite3_stmt_readonly(*stmt)) {
+      return std::unexpected(db_error(Errc::internal, "", "database statement failed",
+                                      "a read-only transaction cannot write: " + excerpt(sql)));
+    }
     if (auto b = bind(*stmt, sql, params); !b) {
       sqlite3_clear_bindings(*stmt);
       return std::unexpected(std::move(b.error()));
@@ -181,6 +188,28 @@ class SqliteConnection {
     return std::unexpected(std::move(e));
   }
 
+  // A script in a read transaction (savepoints): statement by statement, refusing writes.
+  Result<void> read_only_script(std::string_view sql) {
+    std::string text(sql);
+    const char* next = text.c_str();
+    while (next && *next) {
+      sqlite3_stmt* stmt = nullptr;
+      int rc = sqlite3_prepare_v2(db_, next, -1, &stmt, &next);
+      if (rc != SQLITE_OK) return std::unexpected(sqlite_error(rc, db_, sql));
+      if (stmt == nullptr) break;  // only whitespace or comments left
+      if (!sqlite3_stmt_readonly(stmt)) {
+        sqlite3_finalize(stmt);
+        return std::unexpected(db_error(Errc::internal, "", "database statement failed",
+                                        "a read-only transaction cannot write: " + excerpt(sql)));
+      }
+      while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      }
+      sqlite3_finalize(stmt);
+      if (rc != SQLITE_DONE) return std::unexpected(sqlite_error(rc, db_, sql));
+    }
+    return {};
+  }
+
  private:
   sqlite3* db_;
   std::unordered_map<std::string, sqlite3_stmt*> cache_;
@@ -190,24 +219,27 @@ namespace {
 
 class SqliteTx final : public Tx {
  public:
-  explicit SqliteTx(SqliteConnection& c) : c_(c) {}
+  SqliteTx(SqliteConnection& c, bool read_only) : c_(c), read_only_(read_only) {}
   Dialect dialect() const noexcept override { return Dialect::sqlite; }
   std::vector<std::function<void()>> hooks() noexcept { return take_hooks(); }
 
  protected:
   Result<std::int64_t> do_exec(std::string_view sql, std::span<const Param> params) override {
-    return c_.run(sql, params, nullptr);
+    return c_.run(sql, params, nullptr, read_only_);
   }
   Result<Rows> do_query(std::string_view sql, std::span<const Param> params) override {
     Rows rows;
-    auto r = c_.run(sql, params, &rows);
+    auto r = c_.run(sql, params, &rows, read_only_);
     if (!r) return std::unexpected(std::move(r.error()));
     return rows;
   }
-  Result<void> do_script(std::string_view sql) override { return c_.script(sql); }
+  Result<void> do_script(std::string_view sql) override {
+    return read_only_ ? c_.read_only_script(sql) : c_.script(sql);
+  }
 
  private:
   SqliteConnection& c_;
+  bool read_only_;
 };
 
 Result<std::unique_ptr<SqliteConnection>> open_connection(const std::string& path,
@@ -328,46 +360,32 @@ Result<void> SqliteDatabase::run(TxMode mode, const std::function<Result<void>(T
   SqliteConnection& c = **conn;
   auto give_back = [&] { release(std::move(*conn)); };
 
-  // A read transaction is made read-only (query_only) for the same semantics as
-  // PostgreSQL's BEGIN READ ONLY.
-  auto end_read_only = [&] {
-    if (mode == TxMode::read) (void)c.run("PRAGMA query_only=0", {}, nullptr);
-  };
-  if (mode == TxMode::read) {
-    if (auto r = c.run("PRAGMA query_only=1", {}, nullptr); !r) {
-      give_back();
-      return std::unexpected(std::move(r.error()));
-    }
-  }
+  // A read transaction refuses writing statements (SqliteTx checks each one), the same
+  // semantics as PostgreSQL's BEGIN READ ONLY.
   if (auto r = c.run(mode == TxMode::write ? "BEGIN IMMEDIATE" : "BEGIN", {}, nullptr); !r) {
-    end_read_only();
     give_back();
     return std::unexpected(std::move(r.error()));
   }
-  SqliteTx tx(c);
+  SqliteTx tx(c, mode == TxMode::read);
   Result<void> outcome;
   try {
     outcome = body(tx);
   } catch (...) {
     (void)c.run("ROLLBACK", {}, nullptr);
-    end_read_only();
     give_back();
     throw;
   }
   if (outcome && tx.failure()) outcome = std::unexpected(*tx.failure());
   if (!outcome) {
     (void)c.run("ROLLBACK", {}, nullptr);
-    end_read_only();
     give_back();
     return outcome;
   }
   if (auto r = c.run("COMMIT", {}, nullptr); !r) {
     if (!sqlite3_get_autocommit(c.handle())) (void)c.run("ROLLBACK", {}, nullptr);
-    end_read_only();
     give_back();
     return std::unexpected(std::move(r.error()));
   }
-  end_read_only();
   give_back();
   if (writer.owns_lock()) writer.unlock();
   for (auto& hook : tx.hooks()) hook();

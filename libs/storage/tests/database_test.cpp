@@ -277,6 +277,26 @@ TEST_P(DatabaseTest, ReadOnlyTransactionsRefuseWrites) {
   EXPECT_TRUE(db_->transaction_blocking([](Tx& tx) { return tx.exec("UPDATE counter SET n = 9"); }));
 }
 
+TEST_P(DatabaseTest, ReadOnlyTransactionsRunSavepointsButRefuseWritingScripts) {
+  auto ok = db_->transaction_blocking([](Tx& tx) {
+    return tx.savepoint([](Tx& inner) { return inner.query_value<std::int64_t>("SELECT n FROM counter"); });
+  }, TxMode::read);
+  ASSERT_TRUE(ok) << ok.error().internal;
+  auto r = db_->transaction_blocking([](Tx& tx) { return tx.exec_script("SELECT 1; UPDATE counter SET n = 7"); },
+                                     TxMode::read);
+  ASSERT_FALSE(r);
+  auto n = db_->transaction_blocking([](Tx& tx) { return tx.query_value<std::int64_t>("SELECT n FROM counter"); });
+  EXPECT_EQ(**n, 0);
+  // Many reads and writes alternating on the same connections keep working.
+  for (int i = 1; i <= 20; ++i) {
+    ASSERT_TRUE(db_->transaction_blocking([i](Tx& tx) { return tx.exec("UPDATE counter SET n = $1", i); }));
+    auto v = db_->transaction_blocking([](Tx& tx) { return tx.query_value<std::int64_t>("SELECT n FROM counter"); },
+                                       TxMode::read);
+    ASSERT_TRUE(v);
+    EXPECT_EQ(**v, i);
+  }
+}
+
 TEST_P(DatabaseTest, ManyRowsRoundTrip) {
   ASSERT_TRUE(db_->transaction_blocking([](Tx& tx) -> Result<void> {
     for (int i = 0; i < 2000; ++i) {
