@@ -1,4 +1,5 @@
 #include <mercado/eventsourcing/aggregate.hpp>
+#include <mercado/eventsourcing/aggregate_cache.hpp>
 #include <mercado/eventsourcing/event_store.hpp>
 
 #include <gtest/gtest.h>
@@ -224,6 +225,47 @@ TEST_P(EsTest, RebuiltAggregateEqualsTheLiveOne) {
   auto r = run(save(store, *stale));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().current_version, 6);
+}
+
+TEST_P(EsTest, CachedAggregatesCatchUpWithEventsAppendedElsewhere) {
+  EventStore store(db_);
+  AggregateCache<Counter> cache(2);
+  Counter a("counter-a");
+  ASSERT_TRUE(a.add(1));
+  ASSERT_TRUE(run(save(store, a)));
+  cache.remember(a);
+  // Another writer (another instance, or a command that bypassed the cache) appends.
+  auto other = run(load<Counter>(store, "counter-a"));
+  ASSERT_TRUE(other->add(10));
+  ASSERT_TRUE(other->add(100));
+  ASSERT_TRUE(run(save(store, *other)));
+  auto cached = run(cache.load(store, "counter-a"));
+  ASSERT_TRUE(cached);
+  EXPECT_EQ(cached->total, 111);
+  EXPECT_EQ(cached->adds, 3);
+  EXPECT_EQ(cached->version(), 3);
+  // A copy from the cache saves like any loaded aggregate, and a stale copy still conflicts.
+  auto stale = run(cache.load(store, "counter-a"));
+  ASSERT_TRUE(cached->add(5));
+  cache.remember(*cached);  // pending events: not cached
+  ASSERT_TRUE(run(save(store, *cached)));
+  cache.remember(*cached);
+  EXPECT_EQ(run(cache.load(store, "counter-a"))->total, 116);
+  ASSERT_TRUE(stale->add(1));
+  auto r = run(save(store, *stale));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().current_version, 4);
+  // A stream that does not exist is not cached; the least recently used entry goes first.
+  EXPECT_FALSE(run(cache.load(store, "counter-missing"))->version());
+  EXPECT_EQ(cache.size(), 1u);
+  for (std::string id : {"counter-b", "counter-c"}) {
+    Counter c(id);
+    ASSERT_TRUE(c.add(2));
+    ASSERT_TRUE(run(save(store, c)));
+    EXPECT_EQ(run(cache.load(store, id))->total, 2);
+  }
+  EXPECT_EQ(cache.size(), 2u);
+  EXPECT_EQ(run(cache.load(store, "counter-a"))->total, 116);  // evicted, rebuilt from the store
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, EsTest, ::testing::Values(testing::Backend::sqlite, testing::Backend::postgres),

@@ -127,7 +127,7 @@ asio::awaitable<Result<std::optional<PaymentView>>> Payments::find(std::string p
 }
 
 asio::awaitable<Result<std::optional<AccountView>>> Payments::account(std::string customer_id) {
-  auto a = co_await es::load<domain::BankAccount>(store_, account_stream(customer_id));
+  auto a = co_await accounts_.load(store_, account_stream(customer_id));
   if (!a) co_return fail(std::move(a.error()));
   if (!a->exists()) co_return std::optional<AccountView>();
   co_return std::optional<AccountView>(AccountView{customer_id, a->balance(), a->version()});
@@ -135,13 +135,14 @@ asio::awaitable<Result<std::optional<AccountView>>> Payments::account(std::strin
 
 asio::awaitable<Result<void>> Payments::open(std::string customer_id, std::string traceparent) {
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-    auto a = co_await es::load<domain::BankAccount>(store_, account_stream(customer_id));
+    auto a = co_await accounts_.load(store_, account_stream(customer_id));
     if (!a) co_return fail(std::move(a.error()));
     if (a->exists()) co_return Result<void>{};
     if (auto r = a->open(customer_id); !r) co_return fail(std::move(r.error()));
     set_ids(*a, customer_id, "", "");
     set_metadata(*a, traceparent);
     auto saved = co_await es::save(store_, *a);
+    if (saved && !saved->replayed) accounts_.remember(*a);  // a replay applied its events twice in memory
     if (saved) co_return Result<void>{};
     if (!retryable(saved.error())) co_return fail(std::move(saved.error().error));
   }
@@ -151,7 +152,7 @@ asio::awaitable<Result<void>> Payments::open(std::string customer_id, std::strin
 asio::awaitable<Result<AccountView>> Payments::deposit(std::string customer_id, std::int64_t amount,
                                                        std::string idempotency_key, std::string traceparent) {
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-    auto a = co_await es::load<domain::BankAccount>(store_, account_stream(customer_id));
+    auto a = co_await accounts_.load(store_, account_stream(customer_id));
     if (!a) co_return fail(std::move(a.error()));
     if (!a->exists()) {
       if (auto r = a->open(customer_id); !r) co_return fail(std::move(r.error()));
@@ -160,6 +161,7 @@ asio::awaitable<Result<AccountView>> Payments::deposit(std::string customer_id, 
     set_ids(*a, customer_id, "", idempotency_key);
     set_metadata(*a, traceparent);
     auto saved = co_await es::save(store_, *a);
+    if (saved && !saved->replayed) accounts_.remember(*a);  // a replay applied its events twice in memory
     if (saved) {
       if (!saved->replayed) co_return AccountView{customer_id, a->balance(), a->version()};
       auto now = co_await account(customer_id);  // a retried deposit: report the account as it is
@@ -183,7 +185,7 @@ asio::awaitable<Result<PaymentView>> Payments::pay(std::string order_id, std::st
       }
       co_return **existing;
     }
-    auto a = co_await es::load<domain::BankAccount>(store_, account_stream(customer_id));
+    auto a = co_await accounts_.load(store_, account_stream(customer_id));
     if (!a) co_return fail(std::move(a.error()));
     if (!a->exists()) {
       Error e(Errc::conflict, "customer " + customer_id + " has no account, so no funds");
@@ -194,6 +196,7 @@ asio::awaitable<Result<PaymentView>> Payments::pay(std::string order_id, std::st
     set_ids(*a, customer_id, payment_id, "");
     set_metadata(*a, traceparent);
     auto saved = co_await es::save(store_, *a);
+    if (saved && !saved->replayed) accounts_.remember(*a);  // a replay applied its events twice in memory
     if (saved) co_return PaymentView{payment_id, order_id, customer_id, amount, "COMPLETED"};
     if (!retryable(saved.error())) co_return fail(std::move(saved.error().error));
   }
@@ -207,12 +210,13 @@ asio::awaitable<Result<PaymentView>> Payments::refund(std::string payment_id, st
     if (!*existing) co_return fail(Errc::not_found, "no payment " + payment_id);
     PaymentView view = **existing;
     if (view.status == "REFUNDED") co_return view;
-    auto a = co_await es::load<domain::BankAccount>(store_, account_stream(view.customer_id));
+    auto a = co_await accounts_.load(store_, account_stream(view.customer_id));
     if (!a) co_return fail(std::move(a.error()));
     if (auto r = a->refund(payment_id); !r) co_return fail(std::move(r.error()));
     set_ids(*a, view.customer_id, payment_id, "");
     set_metadata(*a, traceparent);
     auto saved = co_await es::save(store_, *a);
+    if (saved && !saved->replayed) accounts_.remember(*a);  // a replay applied its events twice in memory
     if (saved) {
       view.status = "REFUNDED";
       co_return view;

@@ -9,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/describe.hpp>
 
+#include <mercado/eventsourcing/aggregate_cache.hpp>
 #include <mercado/eventsourcing/event_store.hpp>
 #include <mercado/messaging/outbox.hpp>
 #include <mercado/storage/migrations.hpp>
@@ -62,6 +63,9 @@ class Payments {
  private:
   mercado::es::EventStore& store_;
   mercado::storage::Database& db_;
+  // Accounts are long streams (one event per payment): commands start from the cached state
+  // and read only newer events.
+  mercado::es::AggregateCache<domain::BankAccount> accounts_{256};
 };
 
 }  // namespace payment::app
