@@ -139,7 +139,7 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
   // database may group with other sagas' transitions). False when another instance took
   // the saga over (the caller stops driving it).
   Result<bool> persist_in(storage::Tx& tx, const State& s, std::string_view event, std::string_view step,
-                          std::string_view detail) {
+                          std::string_view detail, std::string_view then_event = {}) {
     const auto now = now_ms();
     auto n = tx.exec(
         "UPDATE saga_instances SET status = $1, step = $2, data = $3, failure = $4, attempts = $5, "
@@ -151,6 +151,11 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
     auto h = tx.exec("INSERT INTO saga_history (saga_id, at, event, step, detail) VALUES ($1, $2, $3, $4, $5)",
                      s.id, now, event, step, detail);
     if (!h) return fail(std::move(h.error()));
+    if (!then_event.empty()) {  // a step's outcome that also ends the saga: one transaction
+      auto t = tx.exec("INSERT INTO saga_history (saga_id, at, event, step, detail) VALUES ($1, $2, $3, '', $4)",
+                       s.id, now, then_event, then_event == "compensated" ? std::string_view(s.failure) : "");
+      if (!t) return fail(std::move(t.error()));
+    }
     return true;
   }
 
@@ -159,6 +164,21 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
     if (!rows) return fail(std::move(rows.error()));
     if (rows->empty()) return std::optional<Loaded>();
     return std::optional<Loaded>(from_row((*rows)[0]));
+  }
+
+  // An unfinished saga whose lease this instance already holds (it created the saga, or
+  // claimed it, moments ago): a read, no write. nullopt otherwise (then claim_in decides).
+  Result<std::optional<Loaded>> held_in(storage::Tx& tx, const std::string& id) {
+    auto lease = tx.query("SELECT owner, lease_until FROM saga_instances WHERE saga_id = $1 "
+                          "AND status IN ('running', 'compensating')", id);
+    if (!lease) return fail(std::move(lease.error()));
+    if (lease->empty()) return std::optional<Loaded>();
+    const auto& row = (*lease)[0];
+    // A margin so that the lease cannot run out before the first transition renews it.
+    if (row.get<std::string>(0) != opts.owner || row.get<std::int64_t>(1) < now_ms() + opts.lease.count() / 2) {
+      return std::optional<Loaded>();
+    }
+    return load(tx, id);
   }
 
   // Takes the lease on an unfinished saga. nullopt: finished, missing, or someone else's.
@@ -199,7 +219,11 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
     auto& me = *self;
     std::string type;
     try {
-      auto claimed = co_await me.db->transaction([&](storage::Tx& tx) { return me.claim_in(tx, id); });
+      auto claimed = co_await me.db->transaction([&](storage::Tx& tx) { return me.held_in(tx, id); },
+                                                 storage::TxMode::read);
+      if (claimed && !*claimed) {
+        claimed = co_await me.db->transaction([&](storage::Tx& tx) { return me.claim_in(tx, id); });
+      }
       if (claimed && *claimed) {
         type = (*claimed)->state.type;
         me.active_gauge->with({type}).inc();
@@ -272,6 +296,12 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
           for (auto& kv : result.output) s.data[kv.key()] = kv.value();
           ++s.step;
           s.attempts = 0;
+          if (s.step >= nsteps) {
+            s.status = Status::completed;
+            if (!co_await save(s, "step_succeeded", step.name, "", "completed")) co_return;
+            co_await finish(s, span);
+            co_return;
+          }
           if (!co_await save(s, "step_succeeded", step.name, "")) co_return;
         } else if (result.kind == StepResult::Kind::failed) {
           s.status = Status::compensating;
@@ -294,6 +324,12 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
           --s.step;
           s.attempts = 0;
           set_stuck(s, false);
+          if (s.step < 0) {
+            s.status = Status::compensated;
+            if (!co_await save(s, "compensated_step", step.name, "", "compensated")) co_return;
+            co_await finish(s, span);
+            co_return;
+          }
           if (!co_await save(s, "compensated_step", step.name, "")) co_return;
         } else {
           ++s.attempts;
@@ -316,9 +352,10 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
 
   // Persists on a pool worker; false when the lease is lost or the database fails (the
   // saga then resumes from its last persisted state, here after restart or elsewhere).
-  asio::awaitable<bool> save(const State& s, std::string_view event, std::string_view step, std::string_view detail) {
-    std::string ev(event), st(step), de(detail);
-    auto r = co_await db->transaction([&](storage::Tx& tx) { return persist_in(tx, s, ev, st, de); });
+  asio::awaitable<bool> save(const State& s, std::string_view event, std::string_view step, std::string_view detail,
+                             std::string_view then_event = {}) {
+    std::string ev(event), st(step), de(detail), th(then_event);
+    auto r = co_await db->transaction([&](storage::Tx& tx) { return persist_in(tx, s, ev, st, de, th); });
     boundary("persisted:" + ev + ":" + st);
     if (!r) {
       log::error("saga transition not persisted; stopping this driver", {{"saga_id", s.id}, {"error", r.error().message}});
@@ -393,8 +430,8 @@ Result<bool> Orchestrator::create_in(storage::Tx& tx, std::string_view type, std
   const std::string trace_header = trace != nullptr && trace->valid() ? trace->traceparent() : std::string();
   auto n = tx.exec(
       "INSERT INTO saga_instances (saga_id, saga_type, status, step, data, trace, owner, lease_until, created_at, "
-      "updated_at) VALUES ($1, $2, 'running', 0, $3, $4, $5, 0, $6, $6) ON CONFLICT (saga_id) DO NOTHING",
-      saga_id, type, json::serialize(input), trace_header, me.opts.owner, now);
+      "updated_at) VALUES ($1, $2, 'running', 0, $3, $4, $5, $6, $7, $7) ON CONFLICT (saga_id) DO NOTHING",
+      saga_id, type, json::serialize(input), trace_header, me.opts.owner, now + me.opts.lease.count(), now);
   if (!n) return fail(std::move(n.error()));
   if (*n == 0) return false;
   auto h = tx.exec("INSERT INTO saga_history (saga_id, at, event, step, detail) VALUES ($1, $2, 'started', '', '')",

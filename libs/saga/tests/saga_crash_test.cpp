@@ -63,8 +63,9 @@ TEST_P(SagaCrashTest, KilledAtEachBoundaryAndRestartedEverySagaFinishesAndEffect
     EXPECT_EQ(l["ship"], 10) << "crash_at " << crash_at;
     ASSERT_LT(crash_at, 500) << "the worker never finished without crashing";
   }
-  // 4 sagas x (3 forward steps and their compensations) x 3 boundaries each.
-  EXPECT_GT(crash_at, 40) << "too few boundaries were exercised";
+  // 4 sagas x (3 forward steps and their compensations) x 3 boundaries each (the last
+  // step's transition also ends its saga, so the terminal states add no boundary).
+  EXPECT_GT(crash_at, 35) << "too few boundaries were exercised";
   std::cout << "killed and recovered at " << crash_at - 1 << " boundaries\n";
 }
 
