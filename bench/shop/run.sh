@@ -14,7 +14,7 @@ cmake --build --preset release --target mercado user-service inventory-service p
   >"$(mktemp)" || { echo "build failed"; exit 1; }
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-./build/release/bin/mercado up --data-dir "$data" --base-port "$((port % 20000 + 20000))" --access-log 0 --log-level warn \
+./build/release/bin/mercado up --data-dir "$data" --base-port "$((port % 20000 + 20000))" --access-log 0 --log-level warn ${UP_ARGS:-} \
   >"$data/up.log" 2>&1 &
 up_pid=$!
 trap 'kill -INT $up_pid 2>/dev/null; wait $up_pid 2>/dev/null; rm -rf "$data"' EXIT

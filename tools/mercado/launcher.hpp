@@ -23,7 +23,9 @@ struct LaunchOptions {
   std::string host = "127.0.0.1";
   int base_port = 8001;          // user 8001, inventory 8002, payment 8003, shipping 8004, order 8005
   std::string log_level = "info";
-  unsigned io_threads = 0;       // per service; 0 = the services' default
+  // Per service; 0 = the services' own default (one per core). The five services share the
+  // machine, so one each: fewer cross-thread wake-ups (bench/RESULTS.md, shop section).
+  unsigned io_threads = 1;
   bool access_log = true;
   // SQLite durability of the services' databases and the bus: "full" (default: every commit
   // survives power loss) or "normal" (WAL: commits survive process crashes, the last ones

@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
   add_common(up);
   up->add_option("--bin-dir", o.bin_dir, "Directory of the service executables (default: next to mercado)");
   up->add_option("--log-level", o.log_level, "Services' log level");
-  up->add_option("--io-threads", o.io_threads, "I/O threads per service (0: one per core)");
+  up->add_option("--io-threads", o.io_threads, "I/O threads per service (0: one per core; default 1, as the services share the machine)");
   up->add_option("--access-log", o.access_log, "Services log one line per request");
   up->add_option("--sqlite-synchronous", o.sqlite_synchronous,
                  "full: every commit survives power loss; normal: survives process crashes (faster)")

@@ -264,7 +264,11 @@ Result<std::unique_ptr<SqliteConnection>> open_connection(const std::string& pat
     return std::unexpected(db_error(Errc::unavailable, kConnection, "database unavailable",
                                     path + ": WAL journal mode not available"));
   }
-  std::string pragmas = "PRAGMA synchronous=" + synchronous + "; PRAGMA foreign_keys=ON;";
+  // temp_store=MEMORY keeps statement journals in memory: every SAVEPOINT (each member of a
+  // group commit runs in one) records the original of each page it changes, and SQLite's
+  // default spills that sub-journal to a temp file after 64 KiB and then writes every
+  // record of every later savepoint with pwrite, for the life of the connection.
+  std::string pragmas = "PRAGMA synchronous=" + synchronous + "; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;";
   if (cache_kib > 0) pragmas += " PRAGMA cache_size=-" + std::to_string(cache_kib) + ";";
   if (auto r = conn->script(pragmas); !r) {
     return std::unexpected(r.error());
