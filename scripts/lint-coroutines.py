@@ -1,5 +1,14 @@
 #!/usr/bin/env python3
-"""Flags lambdas with by-value captures written inside a co_await operand.
+"""Flags two coroutine patterns GCC 12 miscompiles.
+
+1. A co_await in an operand of &&, || or ?: . When the short-circuit skips it, GCC 12 still
+   resumes through the skipped await (reproduced: a saga driver segfaulted in
+   awaitable_frame_base::await_transform). Await into a named variable first:
+
+    const bool stored = co_await settle(f);      // fine
+    if (f && !co_await settle(f)) ...            // flagged
+
+2. Lambdas with by-value captures written inside a co_await operand.
 
 GCC 12 destroys such a lambda temporary twice (reproduced: a std::shared_ptr capture's
 use count goes negative, an std::string capture is freed twice). Name the lambda first
@@ -18,6 +27,7 @@ import re
 import sys
 
 ROOTS = sys.argv[1:] or ["libs", "services", "samples", "tools", "bench"]
+SHORT_CIRCUIT_AWAIT = re.compile(r"(&&|\|\||\?)\s*!?\s*\(?\s*co_await\b")
 CAPTURE = re.compile(r"\[([^\[\]]*)\]\s*(?:\([^()]*\))?\s*(?:mutable\s*)?(?:->[^{]*)?\{")
 
 
@@ -39,7 +49,13 @@ def main() -> int:
                 path = os.path.join(dirpath, name)
                 with open(path, encoding="utf-8", errors="replace") as f:
                     for number, line in enumerate(f, 1):
-                        if "co_await" not in line or "coro-capture-ok" in line:
+                        if "co_await" not in line:
+                            continue
+                        if SHORT_CIRCUIT_AWAIT.search(line):
+                            print(f"{path}:{number}: co_await inside &&, || or ?: "
+                                  f"(GCC 12 miscompiles a skipped await): {line.strip()}")
+                            found += 1
+                        if "coro-capture-ok" in line:
                             continue
                         operand = line.split("co_await", 1)[1]
                         for m in CAPTURE.finditer(operand):

@@ -149,7 +149,10 @@ int run_up(const LaunchOptions& input) {
     const auto deadline = std::chrono::steady_clock::now() + 60s;
     for (auto& c : children) {
       const std::string url = "http://" + o.host + ":" + std::to_string(c.spec.port);
-      while (!stopping && !co_await ready(client, url)) {
+      for (;;) {
+        if (stopping) break;
+        const bool is_ready = co_await ready(client, url);  // not inside &&: GCC 12 (docs/architecture.md)
+        if (is_ready) break;
         if (!c.process->running() || std::chrono::steady_clock::now() > deadline) {
           std::fprintf(stderr, "mercado: %s did not become ready; see %s/logs/%s.log\n", c.spec.name.c_str(),
                        o.data_dir.c_str(), c.spec.name.c_str());

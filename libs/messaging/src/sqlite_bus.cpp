@@ -9,15 +9,18 @@
 // = move to bus_dead_letters) only touches the row if the count still matches, so a consumer
 // whose lease expired cannot settle someone else's delivery.
 //
-// Wake-ups: after each commit that makes messages visible, the writer writes one byte to
-// "<file>-notify"; every process watches that file with inotify, so idle consumers sleep in
-// epoll until there is work (or a delayed message falls due), never polling tightly.
+// Wake-ups: after each commit that makes messages of a queue visible, the writer writes one
+// byte to that queue's file, "<file>-notify.d/<queue>"; a process watches (inotify) the files
+// of the queues it consumes, so idle consumers sleep in epoll until their queue has work (or
+// a delayed message falls due), never polling tightly, and a publish wakes only the
+// processes that consume what it published.
 
 #include <fcntl.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -74,9 +77,31 @@ std::int64_t to_ms(std::chrono::system_clock::time_point t) {
 struct Core {
   std::shared_ptr<storage::Database> db;
   BusOptions options;
-  std::string notify_path;
-  int notify_fd = -1;
-  std::shared_ptr<core::Notifier> changed = std::make_shared<core::Notifier>();
+  std::string notify_dir;
+  int inotify_fd = -1;  // owned by the Watcher's stream
+  std::mutex notify_mutex;
+  std::unordered_map<std::string, int> notify_fds;  // queue -> its notify file, for writing
+  // Per queue: what this process's consumers of the queue wait on, and the inotify watch
+  // descriptor of its file.
+  std::unordered_map<std::string, std::shared_ptr<core::Notifier>> notifiers;  // guarded by notify_mutex
+  std::unordered_map<int, std::shared_ptr<core::Notifier>> watched;              // guarded by notify_mutex
+
+  std::shared_ptr<core::Notifier> notifier(const std::string& queue) {
+    std::lock_guard lock(notify_mutex);
+    auto& n = notifiers[queue];
+    if (!n) n = std::make_shared<core::Notifier>();
+    return n;
+  }
+
+  // From the watcher: the queue file behind watch descriptor `wd` was written.
+  void wake_watched(int wd) {
+    std::shared_ptr<core::Notifier> n;
+    {
+      std::lock_guard lock(notify_mutex);
+      if (auto it = watched.find(wd); it != watched.end()) n = it->second;
+    }
+    if (n) n->notify_all();
+  }
   obs::CounterFamily* published = nullptr;
 
   // Bindings as last read, with the version they were read at. Guarded by mutex.
@@ -86,18 +111,60 @@ struct Core {
   std::unordered_map<std::string, std::vector<std::string>> routes;  // event type -> queues
 
   ~Core() {
-    if (notify_fd >= 0) ::close(notify_fd);
+    for (auto& [queue, fd] : notify_fds) ::close(fd);
   }
 
   std::int64_t now_ms() const { return to_ms(options.clock->wall_now()); }
 
-  // Tells every process's consumers that messages became visible.
-  void signal() {
-    if (notify_fd >= 0) {
-      // One byte at offset 0: the file never grows; the write is what inotify reports.
-      [[maybe_unused]] auto n = ::pwrite(notify_fd, "1", 1, 0);
+  // A queue's notify file: its name with anything but [A-Za-z0-9._-] percent-encoded.
+  std::string notify_path(std::string_view queue) const {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string name;
+    for (unsigned char c : queue) {
+      if (std::isalnum(c) || c == '.' || c == '_' || c == '-') {
+        name += static_cast<char>(c);
+      } else {
+        name += '%';
+        name += kHex[c >> 4];
+        name += kHex[c & 15];
+      }
     }
-    changed->notify_all();
+    if (name.empty() || name == "." || name == "..") name = "%" + name;
+    return notify_dir + "/" + name;
+  }
+
+  // Tells the consumers of these queues, in every process, that messages became visible.
+  void signal(const std::vector<std::string>& queues) {
+    {
+      std::lock_guard lock(notify_mutex);
+      for (const auto& q : queues) {
+        auto it = notify_fds.find(q);
+        if (it == notify_fds.end()) {
+          int fd = ::open(notify_path(q).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+          if (fd < 0) continue;  // consumers still find the messages on their idle poll
+          it = notify_fds.emplace(q, fd).first;
+        }
+        // One byte at offset 0: the file never grows; the write is what inotify reports.
+        [[maybe_unused]] auto n = ::pwrite(it->second, "1", 1, 0);
+        // This process's consumers of the queue (their own watch would wake them too, a
+        // little later).
+        if (auto local = notifiers.find(q); local != notifiers.end()) local->second->notify_all();
+      }
+    }
+  }
+
+  // Subscribing: this process wants to hear about `queue`.
+  Result<void> watch_queue(const std::string& queue) {
+    const std::string path = notify_path(queue);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return fail(Errc::unavailable, "cannot create " + path + ": " + std::strerror(errno));
+    ::close(fd);
+    int wd = ::inotify_add_watch(inotify_fd, path.c_str(), IN_MODIFY);
+    if (wd < 0) return fail(Errc::unavailable, "inotify on " + path + ": " + std::strerror(errno));
+    auto n = notifier(queue);
+    std::lock_guard lock(notify_mutex);
+    watched[wd] = std::move(n);
+    return {};
   }
 
   // Inside a write transaction (which holds the write lock, so bindings cannot change).
@@ -126,13 +193,16 @@ struct Core {
     return &it->second;
   }
 
-  // Inside a write transaction: one row per bound queue and message.
-  Result<void> insert_messages(Tx& tx, const std::vector<Message>& messages) {
+  // Inside a write transaction: one row per bound queue and message; `touched` collects
+  // the queues that received rows.
+  Result<void> insert_messages(Tx& tx, const std::vector<Message>& messages, std::vector<std::string>& touched) {
     std::int64_t now = now_ms();
+    touched.clear();
     for (const Message& m : messages) {
       auto queues = route(tx, m.event_type);
       if (!queues) return std::unexpected(queues.error());
       for (const std::string& q : **queues) {
+        if (std::find(touched.begin(), touched.end(), q) == touched.end()) touched.push_back(q);
         auto i = tx.exec(
             "INSERT INTO bus_messages (queue, message_id, event_type, body, enqueued_at, visible_at)"
             " VALUES ($1, $2, $3, $4, $5, $5)",
@@ -166,7 +236,9 @@ struct Settlement {
 class SqliteSubscription final : public Subscription, public std::enable_shared_from_this<SqliteSubscription> {
  public:
   SqliteSubscription(std::shared_ptr<Core> core, SubscribeOptions options)
-      : core_(std::move(core)), dispatcher_(std::move(options), "sqlite", *core_->options.metrics) {
+      : core_(std::move(core)),
+        dispatcher_(std::move(options), "sqlite", *core_->options.metrics),
+        changed_(core_->notifier(dispatcher_.options().queue)) {
     attempts_ = &core_->options.metrics
                      ->counter("mercado_bus_receive_attempts_total",
                                "SQLite transport: times a consumer looked for messages (one per wake-up)", {"queue"})
@@ -183,7 +255,7 @@ class SqliteSubscription final : public Subscription, public std::enable_shared_
 
   asio::awaitable<void> stop() override {
     stopping_ = true;
-    core_->changed->notify_all();
+    changed_->notify_all();
     while (true) {
       auto seen = finished_notifier_.generation();
       if (finished_) break;
@@ -196,7 +268,7 @@ class SqliteSubscription final : public Subscription, public std::enable_shared_
     const auto& o = dispatcher_.options();
     std::chrono::milliseconds backoff{100};
     while (!stopping_) {
-      auto seen = core_->changed->generation();
+      auto seen = changed_->generation();
       attempts_->inc();
       auto batch = co_await core_->options.pool->run([this] { return receive(); });
       if (stopping_ && batch && !batch->messages.empty()) {
@@ -210,7 +282,7 @@ class SqliteSubscription final : public Subscription, public std::enable_shared_
       }
       if (!batch) {
         log::warn("sqlite bus: receive failed", {{"queue", o.queue}, {"error", batch.error().internal}});
-        co_await core_->changed->wait(seen, backoff);
+        co_await changed_->wait(seen, backoff);
         backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
         continue;
       }
@@ -221,7 +293,7 @@ class SqliteSubscription final : public Subscription, public std::enable_shared_
           auto due = std::chrono::milliseconds(std::max<std::int64_t>(*batch->next_due_ms - core_->now_ms(), 1));
           wait = std::min(wait, due);
         }
-        co_await core_->changed->wait(seen, wait);
+        co_await changed_->wait(seen, wait);
         continue;
       }
       std::vector<Settlement> settlements(batch->messages.size());
@@ -329,12 +401,13 @@ class SqliteSubscription final : public Subscription, public std::enable_shared_
       }
       return {};
     });
-    if (r && visible_again) core_->signal();
+    if (r && visible_again) core_->signal({dispatcher_.options().queue});
     return r;
   }
 
   std::shared_ptr<Core> core_;
   Dispatcher dispatcher_;
+  std::shared_ptr<core::Notifier> changed_;  // this queue's wake-ups
   obs::Counter* attempts_ = nullptr;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> finished_{false};
@@ -361,10 +434,12 @@ class SqliteBus final : public EventBus {
     if (messages.empty()) co_return Result<void>{};
     auto core = core_;
     // Concurrent publishers share commits (the bus database has group commit on).
-    auto r = co_await core->db->transaction([&core, &messages](Tx& tx) { return core->insert_messages(tx, messages); });
+    std::vector<std::string> touched;
+    auto r = co_await core->db->transaction(
+        [&core, &messages, &touched](Tx& tx) { return core->insert_messages(tx, messages, touched); });
     if (r) {
       for (const Message& m : messages) core->published->with({"sqlite", m.event_type}).inc();
-      core->signal();
+      if (!touched.empty()) core->signal(touched);
     }
     co_return r;
   }
@@ -393,6 +468,7 @@ class SqliteBus final : public EventBus {
       });
     });
     if (!declared) co_return std::unexpected(declared.error());
+    if (auto w = core->watch_queue(options.queue); !w) co_return std::unexpected(w.error());
     auto sub = std::make_shared<SqliteSubscription>(core, std::move(options));
     {
       std::lock_guard lock(mutex_);
@@ -455,14 +531,18 @@ class SqliteBus final : public EventBus {
   std::vector<std::shared_ptr<SqliteSubscription>> subscriptions_;
 };
 
-asio::awaitable<void> watch(std::shared_ptr<Watcher> w, std::weak_ptr<core::Notifier> changed) {
+asio::awaitable<void> watch(std::shared_ptr<Watcher> w, std::weak_ptr<Core> weak_core) {
   alignas(inotify_event) char buf[4096];
   while (true) {
     auto [ec, n] = co_await w->stream.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
     if (ec) co_return;  // closed
-    auto notifier = changed.lock();
-    if (!notifier) co_return;
-    notifier->notify_all();
+    auto core = weak_core.lock();
+    if (!core) co_return;
+    for (std::size_t at = 0; at + sizeof(inotify_event) <= n;) {
+      const auto* e = reinterpret_cast<const inotify_event*>(buf + at);
+      core->wake_watched(e->wd);
+      at += sizeof(inotify_event) + e->len;
+    }
   }
 }
 
@@ -482,21 +562,16 @@ Result<std::shared_ptr<EventBus>> open_sqlite_bus(const storage::DatabaseUrl& ur
   core->published = &core->options.metrics->counter(
       "mercado_messages_published_total", "Messages accepted by the transport, by transport and event type",
       {"transport", "event_type"});
-  core->notify_path = url.path + "-notify";
-  core->notify_fd = ::open(core->notify_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (core->notify_fd < 0) {
-    return fail(Errc::unavailable, "cannot open " + core->notify_path + ": " + std::strerror(errno));
-  }
+  core->notify_dir = url.path + "-notify.d";
+  std::error_code dir_error;
+  std::filesystem::create_directories(core->notify_dir, dir_error);
+  if (dir_error) return fail(Errc::unavailable, "cannot create " + core->notify_dir + ": " + dir_error.message());
   int ino = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (ino < 0) return fail(Errc::unavailable, std::string("inotify_init1: ") + std::strerror(errno));
-  if (::inotify_add_watch(ino, core->notify_path.c_str(), IN_MODIFY) < 0) {
-    int err = errno;
-    ::close(ino);
-    return fail(Errc::unavailable, "inotify on " + core->notify_path + ": " + std::strerror(err));
-  }
+  core->inotify_fd = ino;
   auto watcher = std::make_shared<Watcher>(core->options.executor);
   watcher->stream.assign(ino);
-  asio::co_spawn(core->options.executor, watch(watcher, core->changed), asio::detached);
+  asio::co_spawn(core->options.executor, watch(watcher, std::weak_ptr<Core>(core)), asio::detached);
   return std::shared_ptr<EventBus>(std::make_shared<SqliteBus>(std::move(core), std::move(watcher)));
 }
 

@@ -411,9 +411,13 @@ TEST_F(SqliteBusTest, AnotherProcessesPublishesWakeTheConsumerWithoutPolling) {
   constexpr int kMessages = 50;
   auto bus = open_bus(*place_);
   const std::string queue = random_name("xproc-");
-  Collector got;
+  Collector got, nothing;
   subscribe(*bus, {.queue = queue, .event_types = {"Remote"}, .handler = collect(got)});
+  // A bystander queue in the same process: the peer's publishes must not wake it.
+  const std::string bystander = random_name("bystander-");
+  subscribe(*bus, {.queue = bystander, .event_types = {"NobodyPublishesThis"}, .handler = collect(nothing)});
   auto before = metric_value(metrics_, "mercado_bus_receive_attempts_total{queue=\"" + queue + "\"}");
+  auto bystander_before = metric_value(metrics_, "mercado_bus_receive_attempts_total{queue=\"" + bystander + "\"}");
   auto peer = core::Process::spawn({.path = MESSAGING_TEST_PEER,
                                     .args = {"publish", place_->url, "Remote", std::to_string(kMessages)}});
   ASSERT_TRUE(peer) << peer.error().message;
@@ -426,6 +430,11 @@ TEST_F(SqliteBusTest, AnotherProcessesPublishesWakeTheConsumerWithoutPolling) {
   // process started.
   EXPECT_LE(attempts, 3.0 * kMessages + 10) << attempts;
   EXPECT_GE(attempts, 1.0);
+  // Wake-ups are per queue: the bystander looked at most once more (its idle poll).
+  auto bystander_attempts =
+      metric_value(metrics_, "mercado_bus_receive_attempts_total{queue=\"" + bystander + "\"}") - bystander_before;
+  EXPECT_LE(bystander_attempts, 2.0) << bystander_attempts;
+  EXPECT_EQ(nothing.total(), 0U);
 }
 
 class AmqpBusTest : public ::testing::Test, public BusTestBase {};

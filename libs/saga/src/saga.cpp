@@ -243,7 +243,39 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
     me.driver_ended.notify_all();
   }
 
+  // A transition being persisted in the background (write-behind).
+  struct Inflight {
+    core::Notifier done;
+    std::atomic<bool> finished{false};
+    bool ok = false;  // read after `finished`
+  };
+
+  static asio::awaitable<void> save_in_background(std::shared_ptr<Impl> self, std::shared_ptr<Inflight> f, State s,
+                                                  std::string event, std::string step) {
+    f->ok = co_await self->save(s, event, step, "", "");
+    f->finished = true;
+    f->done.notify_all();
+  }
+
+  // Waits for a background transition; false when it was not persisted.
+  asio::awaitable<bool> settle_inflight(std::shared_ptr<Inflight> f) {
+    while (!f->finished) {
+      const auto seen = f->done.generation();
+      if (f->finished) break;
+      co_await f->done.wait(seen, std::chrono::seconds(1));
+    }
+    co_return f->ok;
+  }
+
   asio::awaitable<void> run_saga(State s, const std::string& trace_header) {
+    std::shared_ptr<Inflight> inflight;  // at most one: transitions stay in order
+    co_await run_saga_steps(std::move(s), trace_header, inflight);
+    // The driver ends after its last transition is stored. (If a step throws, the exception
+    // leaves here and the background save, which owns its state, completes on its own.)
+    if (inflight) co_await settle_inflight(std::move(inflight));
+  }
+
+  asio::awaitable<void> run_saga_steps(State s, const std::string& trace_header, std::shared_ptr<Inflight>& inflight) {
     auto def_it = definitions.find(s.type);
     if (def_it == definitions.end()) {
       log::error("saga of an undefined type; left as it is", {{"saga_id", s.id}, {"type", s.type}});
@@ -259,14 +291,14 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
       if (s.status == Status::running && s.step >= nsteps) {
         s.status = Status::completed;
         s.attempts = 0;
-        if (!co_await save(s, "completed", "", "")) co_return;
+        if (!co_await save_after(inflight, s, "completed", "", "", "")) co_return;
         co_await finish(s, span);
         co_return;
       }
       if (s.status == Status::compensating && s.step < 0) {
         s.status = Status::compensated;
         s.attempts = 0;
-        if (!co_await save(s, "compensated", "", s.failure)) co_return;
+        if (!co_await save_after(inflight, s, "compensated", "", s.failure, "")) co_return;
         co_await finish(s, span);
         co_return;
       }
@@ -275,7 +307,7 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
       if (!forward && !step.compensation) {
         --s.step;
         s.attempts = 0;
-        if (!co_await save(s, "nothing_to_undo", step.name, "")) co_return;
+        if (!co_await save_after(inflight, s, "nothing_to_undo", step.name, "", "")) co_return;
         continue;
       }
       StepContext ctx{s.id, s.type, step.name, s.id + ":" + step.name + (forward ? "" : ":undo"), s.data,
@@ -298,25 +330,35 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
           s.attempts = 0;
           if (s.step >= nsteps) {
             s.status = Status::completed;
-            if (!co_await save(s, "step_succeeded", step.name, "", "completed")) co_return;
+            if (!co_await save_after(inflight, s, "step_succeeded", step.name, "", "completed")) co_return;
             co_await finish(s, span);
             co_return;
           }
-          if (!co_await save(s, "step_succeeded", step.name, "")) co_return;
+          if (opts.persist_forward_in_background) {
+            if (inflight) {
+              const bool stored = co_await settle_inflight(std::move(inflight));
+              if (!stored) co_return;
+            }
+            inflight = std::make_shared<Inflight>();
+            asio::co_spawn(executor, save_in_background(shared_from_this(), inflight, s, "step_succeeded", step.name),
+                           asio::detached);
+          } else if (!co_await save_after(inflight, s, "step_succeeded", step.name, "", "")) {
+            co_return;
+          }
         } else if (result.kind == StepResult::Kind::failed) {
           s.status = Status::compensating;
           s.failure = step.name + ": " + result.reason;
           --s.step;  // it did nothing: undo only the steps before it
           s.attempts = 0;
-          if (!co_await save(s, "step_failed", step.name, result.reason)) co_return;
+          if (!co_await save_after(inflight, s, "step_failed", step.name, result.reason, "")) co_return;
         } else if (s.attempts + 1 >= def.max_attempts) {
           s.status = Status::compensating;
           s.failure = step.name + ": gave up after " + std::to_string(s.attempts + 1) + " attempts: " + result.reason;
           s.attempts = 0;  // uncertain outcome: s.step stays, so this step is compensated too
-          if (!co_await save(s, "step_gave_up", step.name, result.reason)) co_return;
+          if (!co_await save_after(inflight, s, "step_gave_up", step.name, result.reason, "")) co_return;
         } else {
           ++s.attempts;
-          if (!co_await save(s, "step_retry", step.name, result.reason)) co_return;
+          if (!co_await save_after(inflight, s, "step_retry", step.name, result.reason, "")) co_return;
           co_await pause(backoff(def, s.attempts));
         }
       } else {
@@ -326,11 +368,11 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
           set_stuck(s, false);
           if (s.step < 0) {
             s.status = Status::compensated;
-            if (!co_await save(s, "compensated_step", step.name, "", "compensated")) co_return;
+            if (!co_await save_after(inflight, s, "compensated_step", step.name, "", "compensated")) co_return;
             co_await finish(s, span);
             co_return;
           }
-          if (!co_await save(s, "compensated_step", step.name, "")) co_return;
+          if (!co_await save_after(inflight, s, "compensated_step", step.name, "", "")) co_return;
         } else {
           ++s.attempts;
           if (s.attempts >= opts.stuck_after) {
@@ -338,11 +380,22 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
             log::error("saga compensation keeps failing", {{"saga_id", s.id}, {"step", step.name},
                                                            {"attempts", s.attempts}, {"reason", result.reason}});
           }
-          if (!co_await save(s, "compensation_failed", step.name, result.reason)) co_return;
+          if (!co_await save_after(inflight, s, "compensation_failed", step.name, result.reason, "")) co_return;
           co_await pause(backoff(def, s.attempts));
         }
       }
     }
+  }
+
+  // An awaited transition, after the background one (if any) has been persisted.
+  asio::awaitable<bool> save_after(std::shared_ptr<Inflight>& inflight, const State& s, std::string_view event,
+                                   std::string_view step, std::string_view detail, std::string_view then_event) {
+    // (No co_await inside && or ?: operands: GCC 12 miscompiles them.)
+    if (inflight) {
+      const bool stored = co_await settle_inflight(std::move(inflight));
+      if (!stored) co_return false;
+    }
+    co_return co_await save(s, event, step, detail, then_event);
   }
 
   static std::chrono::milliseconds backoff(const Definition& def, int attempts) {
@@ -353,7 +406,7 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
   // Persists on a pool worker; false when the lease is lost or the database fails (the
   // saga then resumes from its last persisted state, here after restart or elsewhere).
   asio::awaitable<bool> save(const State& s, std::string_view event, std::string_view step, std::string_view detail,
-                             std::string_view then_event = {}) {
+                             std::string_view then_event) {
     std::string ev(event), st(step), de(detail), th(then_event);
     auto r = co_await db->transaction([&](storage::Tx& tx) { return persist_in(tx, s, ev, st, de, th); });
     boundary("persisted:" + ev + ":" + st);

@@ -36,6 +36,8 @@ std::map<std::string, std::int64_t> ledger(const std::string& path) {
 
 TEST_P(SagaCrashTest, KilledAtEachBoundaryAndRestartedEverySagaFinishesAndEffectsHappenOnce) {
   constexpr int kSagas = 4;  // fail_at 0, 1, 2 (compensated) and 3 (completed)
+  for (bool write_behind : {false, true}) {
+  SCOPED_TRACE(write_behind ? "forward transitions persisted in the background" : "every transition awaited");
   int crash_at = 1;
   for (;; ++crash_at) {
     std::optional<storage::testing::ScratchDatabase> scratch;
@@ -44,7 +46,8 @@ TEST_P(SagaCrashTest, KilledAtEachBoundaryAndRestartedEverySagaFinishesAndEffect
     const std::string ledger_path = dir.path() + "/ledger.db";
     auto args = std::vector<std::string>{scratch->url(), ledger_path, std::to_string(kSagas)};
     auto crashing = core::Process::spawn({.path = SAGA_CRASH_WORKER, .args = args,
-                                          .env = {{"CRASH_AT", std::to_string(crash_at)}, {"LOG_LEVEL", "off"}},
+                                          .env = {{"CRASH_AT", std::to_string(crash_at)}, {"LOG_LEVEL", "off"},
+                                                  {"WRITE_BEHIND", write_behind ? "1" : "0"}},
                                           .output_path = dir.path() + "/crash.log"});
     ASSERT_TRUE(crashing);
     auto status = crashing->wait_for(120s);
@@ -53,6 +56,7 @@ TEST_P(SagaCrashTest, KilledAtEachBoundaryAndRestartedEverySagaFinishesAndEffect
     ASSERT_EQ(*status, 128 + SIGKILL) << "crash_at " << crash_at;
 
     auto recovery = core::Process::spawn({.path = SAGA_CRASH_WORKER, .args = args,
+                                          .env = {{"WRITE_BEHIND", write_behind ? "1" : "0"}},
                                           .output_path = dir.path() + "/recover.log"});
     ASSERT_TRUE(recovery);
     ASSERT_EQ(recovery->wait_for(120s), 0) << "recovery after a kill at boundary " << crash_at;
@@ -66,7 +70,9 @@ TEST_P(SagaCrashTest, KilledAtEachBoundaryAndRestartedEverySagaFinishesAndEffect
   // 4 sagas x (3 forward steps and their compensations) x 3 boundaries each (the last
   // step's transition also ends its saga, so the terminal states add no boundary).
   EXPECT_GT(crash_at, 35) << "too few boundaries were exercised";
-  std::cout << "killed and recovered at " << crash_at - 1 << " boundaries\n";
+  std::cout << "killed and recovered at " << crash_at - 1 << " boundaries"
+            << (write_behind ? " (write-behind)" : "") << "\n";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, SagaCrashTest, ::testing::Values(Backend::sqlite, Backend::postgres),

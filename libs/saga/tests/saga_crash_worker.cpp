@@ -72,7 +72,10 @@ int main(int argc, char** argv) {
   long boundaries = 0;
   asio::io_context ctx(1);
   obs::Registry metrics;
-  saga::Orchestrator orchestrator(*db, ctx.get_executor(), {.owner = "worker-1", .metrics = &metrics,
+  const bool write_behind = std::getenv("WRITE_BEHIND") != nullptr && std::string(std::getenv("WRITE_BEHIND")) == "1";
+  saga::Orchestrator orchestrator(*db, ctx.get_executor(), {.owner = "worker-1",
+                                                            .persist_forward_in_background = write_behind,
+                                                            .metrics = &metrics,
                                                             .on_boundary = [&](std::string_view) {
                                                               if (++boundaries == crash_at) std::raise(SIGKILL);
                                                             }});

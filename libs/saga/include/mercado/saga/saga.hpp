@@ -118,6 +118,13 @@ struct OrchestratorOptions {
   std::string owner = "local";                      // this instance's id (lease owner)
   std::chrono::milliseconds lease{30'000};          // how long a dead instance blocks others
   int stuck_after = 5;                              // compensation attempts before "stuck"
+  // Write-behind for forward progress: a step's success is persisted while the next step
+  // already runs (its call overlaps the commit), instead of waiting for the commit first.
+  // The persisted state then lags by at most one transition, so after a crash up to two
+  // steps run again (instead of one); steps are idempotent (idempotency keys), so effects
+  // still happen once. Failures, compensations, retries and the terminal state are always
+  // persisted before the saga goes on. Off by default.
+  bool persist_forward_in_background = false;
   obs::Registry* metrics = &obs::Registry::global();
   const core::Clock* clock = &core::SystemClock::instance();
   // Test hook: runs at every boundary (before an action, after it, after a persist).
