@@ -433,6 +433,23 @@ class SqliteBus final : public EventBus {
     if (closed_) co_return fail(Errc::unavailable, "event bus closed");
     if (messages.empty()) co_return Result<void>{};
     auto core = core_;
+    // Messages no queue is bound to are dropped (as by an AMQP topic exchange): find out
+    // with a read, so that publishing them takes no write lock on the shared file.
+    auto bound = co_await core->db->transaction(
+        [&core, &messages](Tx& tx) -> Result<bool> {
+          for (const Message& m : messages) {
+            auto queues = core->route(tx, m.event_type);
+            if (!queues) return std::unexpected(queues.error());
+            if (!(*queues)->empty()) return true;
+          }
+          return false;
+        },
+        TxMode::read);
+    if (!bound) co_return std::unexpected(bound.error());
+    if (!*bound) {
+      for (const Message& m : messages) core->published->with({"sqlite", m.event_type}).inc();
+      co_return Result<void>{};
+    }
     // Concurrent publishers share commits (the bus database has group commit on).
     std::vector<std::string> touched;
     auto r = co_await core->db->transaction(
