@@ -327,17 +327,24 @@ asio::awaitable<Result<std::vector<RecordedEvent>>> EventStore::read_stream(std:
                                                                              std::size_t max) {
   const std::int64_t limit = max == 0 ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(max);
   co_return co_await db_->transaction(
-      [&](storage::Tx& tx) -> Result<std::vector<RecordedEvent>> {
-        auto rows = tx.query("SELECT " + std::string(kColumns) +
-                                 " FROM es_events WHERE stream_id = $1 AND version > $2 ORDER BY version LIMIT $3",
-                             stream, from_version, limit);
-        if (!rows) return fail(std::move(rows.error()));
-        std::vector<RecordedEvent> out;
-        out.reserve(rows->size());
-        for (const auto& r : *rows) out.push_back(from_row(r));
-        return out;
-      },
-      storage::TxMode::read);
+      [&](storage::Tx& tx) { return read_stream_in(tx, stream, from_version, limit); }, storage::TxMode::read);
+}
+
+Result<std::vector<RecordedEvent>> EventStore::read_stream_in(storage::Tx& tx, std::string_view stream,
+                                                              std::int64_t from_version) {
+  return read_stream_in(tx, stream, from_version, std::numeric_limits<std::int64_t>::max());
+}
+
+Result<std::vector<RecordedEvent>> EventStore::read_stream_in(storage::Tx& tx, std::string_view stream,
+                                                              std::int64_t from_version, std::int64_t limit) {
+  auto rows = tx.query("SELECT " + std::string(kColumns) +
+                           " FROM es_events WHERE stream_id = $1 AND version > $2 ORDER BY version LIMIT $3",
+                       stream, from_version, limit);
+  if (!rows) return fail(std::move(rows.error()));
+  std::vector<RecordedEvent> out;
+  out.reserve(rows->size());
+  for (const auto& r : *rows) out.push_back(from_row(r));
+  return out;
 }
 
 Result<std::vector<RecordedEvent>> EventStore::read_all_in(storage::Tx& tx, std::int64_t after_position,

@@ -88,6 +88,7 @@ Loaded from_row(const storage::Row& r) {
   l.state.created_ms = r.get<std::int64_t>(7);
   l.state.updated_ms = r.get<std::int64_t>(8);
   l.trace = r.get<std::string>(9);
+  l.state.traceparent = l.trace;
   return l;
 }
 
@@ -113,6 +114,7 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
   obs::GaugeFamily* active_gauge;
   obs::GaugeFamily* stuck_gauge;
   obs::CounterFamily* step_calls;
+  obs::HistogramFamily* step_duration;
 
   Impl(std::shared_ptr<storage::Database> d, asio::any_io_executor ex, OrchestratorOptions o)
       : db(std::move(d)), executor(std::move(ex)), opts(std::move(o)) {
@@ -125,6 +127,8 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
     active_gauge = &reg.gauge("saga_active", "Sagas being driven by this instance", {"type"});
     stuck_gauge = &reg.gauge("saga_stuck", "Sagas whose compensation keeps failing", {"type"});
     step_calls = &reg.counter("saga_step_calls_total", "Saga step and compensation calls", {"type", "step", "outcome"});
+    step_duration = &reg.histogram("saga_step_duration_seconds", "Duration of saga step and compensation calls",
+                                   {"type", "step"}, kBounds);
   }
 
   std::int64_t now_ms() const {
@@ -139,7 +143,7 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
   // database may group with other sagas' transitions). False when another instance took
   // the saga over (the caller stops driving it).
   Result<bool> persist_in(storage::Tx& tx, const State& s, std::string_view event, std::string_view step,
-                          std::string_view detail, std::string_view then_event = {}) {
+                          std::string_view detail, std::string_view then_event, bool* completion_refused) {
     const auto now = now_ms();
     auto n = tx.exec(
         "UPDATE saga_instances SET status = $1, step = $2, data = $3, failure = $4, attempts = $5, "
@@ -148,6 +152,16 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
         now + opts.lease.count(), s.id, opts.owner);
     if (!n) return fail(std::move(n.error()));
     if (*n == 0) return false;
+    if (s.status == Status::completed) {
+      if (auto def = definitions.find(s.type); def != definitions.end() && def->second.on_completed) {
+        if (auto c = def->second.on_completed(tx, s); !c) {
+          Error e = std::move(c.error());
+          e.type = e.type.empty() ? "completion-hook" : e.type;
+          if (completion_refused != nullptr) *completion_refused = true;
+          return fail(std::move(e));
+        }
+      }
+    }
     auto h = tx.exec("INSERT INTO saga_history (saga_id, at, event, step, detail) VALUES ($1, $2, $3, $4, $5)",
                      s.id, now, event, step, detail);
     if (!h) return fail(std::move(h.error()));
@@ -291,7 +305,16 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
       if (s.status == Status::running && s.step >= nsteps) {
         s.status = Status::completed;
         s.attempts = 0;
-        if (!co_await save_after(inflight, s, "completed", "", "", "")) co_return;
+        bool refused = false;
+        const bool stored = co_await save_after(inflight, s, "completed", "", "", "", &refused);
+        if (!stored && refused) {
+          s.status = Status::running;
+          s.step = nsteps - 1;
+          s.attempts = 1;
+          co_await pause(backoff(def, s.attempts));
+          continue;
+        }
+        if (!stored) co_return;
         co_await finish(s, span);
         co_return;
       }
@@ -314,6 +337,7 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
                       span.context(), s.attempts + 1, forward ? std::string() : s.failure};
       boundary("before:" + step.name + (forward ? "" : ":undo"));
       StepResult result;
+      const auto call_started = std::chrono::steady_clock::now();
       try {
         result = co_await (forward ? step.action : step.compensation)(ctx);
       } catch (const std::exception& e) {
@@ -322,6 +346,8 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
       boundary("after:" + step.name + (forward ? "" : ":undo"));
       const char* outcome = result.kind == StepResult::Kind::ok ? "ok" : result.kind == StepResult::Kind::failed ? "failed" : "retry";
       step_calls->with({s.type, forward ? step.name : step.name + ":undo", outcome}).inc();
+      step_duration->with({s.type, forward ? step.name : step.name + ":undo"})
+          .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - call_started).count());
 
       if (forward) {
         if (result.kind == StepResult::Kind::ok) {
@@ -330,7 +356,17 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
           s.attempts = 0;
           if (s.step >= nsteps) {
             s.status = Status::completed;
-            if (!co_await save_after(inflight, s, "step_succeeded", step.name, "", "completed")) co_return;
+            bool refused = false;
+            const bool stored = co_await save_after(inflight, s, "step_succeeded", step.name, "", "completed", &refused);
+            if (!stored && refused) {
+              // The completion hook failed: back to the last step (nothing was stored).
+              s.status = Status::running;
+              s.step = nsteps - 1;
+              s.attempts = 1;
+              co_await pause(backoff(def, s.attempts));
+              continue;
+            }
+            if (!stored) co_return;
             co_await finish(s, span);
             co_return;
           }
@@ -389,13 +425,14 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
 
   // An awaited transition, after the background one (if any) has been persisted.
   asio::awaitable<bool> save_after(std::shared_ptr<Inflight>& inflight, const State& s, std::string_view event,
-                                   std::string_view step, std::string_view detail, std::string_view then_event) {
+                                   std::string_view step, std::string_view detail, std::string_view then_event,
+                                   bool* completion_refused = nullptr) {
     // (No co_await inside && or ?: operands: GCC 12 miscompiles them.)
     if (inflight) {
       const bool stored = co_await settle_inflight(std::move(inflight));
       if (!stored) co_return false;
     }
-    co_return co_await save(s, event, step, detail, then_event);
+    co_return co_await save(s, event, step, detail, then_event, completion_refused);
   }
 
   static std::chrono::milliseconds backoff(const Definition& def, int attempts) {
@@ -405,12 +442,19 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
 
   // Persists on a pool worker; false when the lease is lost or the database fails (the
   // saga then resumes from its last persisted state, here after restart or elsewhere).
+  // `completion_refused`: set when the definition's on_completed hook failed (the driver
+  // then retries the last step instead of stopping).
   asio::awaitable<bool> save(const State& s, std::string_view event, std::string_view step, std::string_view detail,
-                             std::string_view then_event) {
+                             std::string_view then_event, bool* completion_refused = nullptr) {
     std::string ev(event), st(step), de(detail), th(then_event);
-    auto r = co_await db->transaction([&](storage::Tx& tx) { return persist_in(tx, s, ev, st, de, th); });
+    auto r = co_await db->transaction(
+        [&](storage::Tx& tx) { return persist_in(tx, s, ev, st, de, th, completion_refused); });
     boundary("persisted:" + ev + ":" + st);
     if (!r) {
+      if (completion_refused != nullptr && *completion_refused) {
+        log::warn("saga completion refused; the last step runs again", {{"saga_id", s.id}, {"error", r.error().message}});
+        co_return false;
+      }
       log::error("saga transition not persisted; stopping this driver", {{"saga_id", s.id}, {"error", r.error().message}});
       co_return false;
     }

@@ -277,6 +277,37 @@ TEST_P(SagaTest, WriteBehindKeepsTransitionsInOrderAndACrashRepeatsOnlyIdempoten
   EXPECT_EQ(j.by_key["wb-crash:s2"], 2);
 }
 
+TEST_P(SagaTest, TheCompletionHookCommitsWithTheTerminalStateAndARefusalRetriesTheLastStep) {
+  ASSERT_TRUE(db_->transaction_blocking([](storage::Tx& tx) -> Result<void> {
+    auto r = tx.exec_script("CREATE TABLE concluded (saga_id TEXT PRIMARY KEY, steps_seen BIGINT NOT NULL)");
+    if (!r) return r;
+    return {};
+  }));
+  Journal j;
+  std::atomic<int> hook_calls{0};
+  Orchestrator o(db_, ctx_.get_executor(), {.persist_forward_in_background = true, .metrics = &metrics_});
+  auto def = make_saga(j, 2, -1);
+  def.on_completed = [&](storage::Tx& tx, const State& s) -> Result<void> {
+    if (++hook_calls == 1) return fail(Errc::unavailable, "not yet");  // the first attempt is refused
+    auto r = tx.exec("INSERT INTO concluded (saga_id, steps_seen) VALUES ($1, $2)", s.id, std::int64_t{s.step});
+    if (!r) return fail(std::move(r.error()));
+    return {};
+  };
+  o.define(def);
+  ASSERT_TRUE(run(o.start("test", "hooked", {})));
+  auto done = run(o.wait("hooked", 20s));
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->status, Status::completed);
+  EXPECT_EQ(hook_calls.load(), 2);
+  EXPECT_EQ(j.by_key["hooked:s0"], 1);
+  EXPECT_EQ(j.by_key["hooked:s1"], 2);  // the last step ran again after the refusal
+  auto rows = db_->transaction_blocking([](storage::Tx& tx) {
+    return tx.query_value<std::int64_t>("SELECT steps_seen FROM concluded WHERE saga_id = 'hooked'");
+  });
+  ASSERT_TRUE(rows);
+  EXPECT_EQ(rows->value_or(-1), 2);
+}
+
 TEST_P(SagaTest, ASagaLeasedByAnotherLiveInstanceIsNotTakenOver) {
   Journal j;
   core::ManualClock clock;

@@ -150,16 +150,16 @@ saga::Definition order_saga(Orders& orders, Downstreams d) {
 
   def.steps.push_back(saga::Step{
       "confirm_order",
-      [d, &orders](const StepContext& ctx) -> asio::awaitable<StepResult> {
-        const std::string order_id = str(ctx.data, "order_id");
-        auto committed = co_await call(d.inventory, d.token, ctx, http::Method::post,
-                                       "/reservations/res-" + order_id + "/commit", "", false);
-        if (committed.kind != StepResult::Kind::ok) co_return committed;
-        auto r = co_await orders.confirm(order_id, ctx.trace.traceparent());
-        if (!r) co_return StepResult::retry(r.error().message);
-        co_return StepResult::ok();
+      [d](const StepContext& ctx) -> asio::awaitable<StepResult> {
+        co_return co_await call(d.inventory, d.token, ctx, http::Method::post,
+                                "/reservations/res-" + str(ctx.data, "order_id") + "/commit", "", false);
       },
       {}});
+  // OrderConfirmed is appended in the transaction that completes the saga: one commit for
+  // both, and an order is CONFIRMED exactly when its saga is completed.
+  def.on_completed = [&orders](mercado::storage::Tx& tx, const saga::State& s) -> mercado::Result<void> {
+    return orders.confirm_in(tx, str(s.data, "order_id"), s.traceparent);
+  };
   return def;
 }
 

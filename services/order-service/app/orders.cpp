@@ -160,6 +160,25 @@ asio::awaitable<Result<void>> Orders::change(std::string order_id, std::string t
   co_return fail(Errc::unavailable, "the order changed too often");
 }
 
+Result<void> Orders::confirm_in(storage::Tx& tx, const std::string& order_id, const std::string& traceparent) {
+  auto history = es::EventStore::read_stream_in(tx, order_stream(order_id));
+  if (!history) return fail(std::move(history.error()));
+  domain::Order o(order_stream(order_id));
+  o.load(*history);
+  if (!o.exists()) return fail(Errc::not_found, "no order " + order_id);
+  if (o.status() == domain::OrderStatus::confirmed) return {};
+  if (auto r = o.confirm(); !r) return fail(std::move(r.error()));
+  for (auto& e : o.pending_events_for_update()) {
+    e.event_id = "order:" + order_id + ":confirmed";
+    e.metadata = metadata(traceparent);
+  }
+  // Inside the writer's transaction nobody else appends: the expected version holds.
+  auto saved = store_.append_in(tx, o.id(), o.pending_events(), es::ExpectedVersion::exact(o.version()));
+  if (!saved) return fail(std::move(saved.error().error));
+  tx.on_commit([&store = store_] { store.appended().notify_all(); });  // the projection follows
+  return {};
+}
+
 asio::awaitable<Result<void>> Orders::confirm(std::string order_id, std::string traceparent) {
   co_return co_await change(std::move(order_id), std::move(traceparent), true, "");
 }

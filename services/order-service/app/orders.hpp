@@ -61,6 +61,9 @@ class Orders {
                                                               std::string traceparent);
   // PENDING -> CONFIRMED (no-op when confirmed); conflict when cancelled.
   boost::asio::awaitable<mercado::Result<void>> confirm(std::string order_id, std::string traceparent);
+  // The same inside the caller's transaction (the saga's completion): the order's events,
+  // its outbox entry and the caller's writes commit together.
+  mercado::Result<void> confirm_in(mercado::storage::Tx& tx, const std::string& order_id, const std::string& traceparent);
   // PENDING -> CANCELLED (no-op when cancelled); conflict when confirmed.
   boost::asio::awaitable<mercado::Result<void>> cancel(std::string order_id, std::string reason, std::string traceparent);
   boost::asio::awaitable<mercado::Result<std::optional<domain::Order>>> load(std::string order_id);

@@ -88,6 +88,8 @@ class EventStore {
   boost::asio::awaitable<Result<std::vector<RecordedEvent>>> read_stream(std::string stream,
                                                                          std::int64_t from_version = 0,
                                                                          std::size_t max = 0);
+  static Result<std::vector<RecordedEvent>> read_stream_in(storage::Tx& tx, std::string_view stream,
+                                                            std::int64_t from_version = 0);
   // Events of every stream with position > after_position, in position order.
   boost::asio::awaitable<Result<std::vector<RecordedEvent>>> read_all(std::int64_t after_position, std::size_t max);
   static Result<std::vector<RecordedEvent>> read_all_in(storage::Tx& tx, std::int64_t after_position, std::size_t max);
@@ -104,6 +106,8 @@ class EventStore {
   struct Group;
   struct GroupRequest;
   void append_group(std::vector<GroupRequest>& batch, std::vector<AppendOutcome>& results);
+  static Result<std::vector<RecordedEvent>> read_stream_in(storage::Tx& tx, std::string_view stream,
+                                                            std::int64_t from_version, std::int64_t limit);
   std::shared_ptr<storage::Database> db_;
   AppendHook hook_;
   const core::Clock& clock_;

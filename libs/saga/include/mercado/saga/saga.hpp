@@ -81,12 +81,21 @@ struct Step {
   Action compensation;  // empty: the step has nothing to undo
 };
 
+struct State;
+
+// Runs inside the transaction that records a saga's completion, so that what the saga
+// concludes (e.g. "the order is confirmed") commits atomically with its terminal state and
+// costs no commit of its own. An error rolls that transaction back: the saga stays at its
+// last step, which runs again (steps are idempotent) before completion is tried again.
+using CompletionHook = std::function<Result<void>(storage::Tx&, const State&)>;
+
 struct Definition {
   std::string type;
   std::vector<Step> steps;
   int max_attempts = 3;  // per forward step (retry results)
   std::chrono::milliseconds initial_backoff{100};
   std::chrono::milliseconds max_backoff{10'000};
+  CompletionHook on_completed;  // optional
 };
 
 enum class Status { running, compensating, completed, compensated };
@@ -112,6 +121,7 @@ struct State {
   std::int64_t created_ms = 0;
   std::int64_t updated_ms = 0;
   std::vector<HistoryEntry> history;  // filled by get()
+  std::string traceparent;             // the trace the saga was started in (empty: none)
 };
 
 struct OrchestratorOptions {
