@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstddef>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -549,16 +550,20 @@ class SqliteBus final : public EventBus {
 };
 
 asio::awaitable<void> watch(std::shared_ptr<Watcher> w, std::weak_ptr<Core> weak_core) {
-  alignas(inotify_event) char buf[4096];
+  char buf[4096];
   while (true) {
     auto [ec, n] = co_await w->stream.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
     if (ec) co_return;  // closed
     auto core = weak_core.lock();
     if (!core) co_return;
     for (std::size_t at = 0; at + sizeof(inotify_event) <= n;) {
-      const auto* e = reinterpret_cast<const inotify_event*>(buf + at);
-      core->wake_watched(e->wd);
-      at += sizeof(inotify_event) + e->len;
+      // Fields copied out: a coroutine frame does not keep a buffer's alignas (UBSan saw it).
+      int wd = 0;
+      std::uint32_t len = 0;
+      std::memcpy(&wd, buf + at + offsetof(inotify_event, wd), sizeof wd);
+      std::memcpy(&len, buf + at + offsetof(inotify_event, len), sizeof len);
+      core->wake_watched(wd);
+      at += sizeof(inotify_event) + len;
     }
   }
 }
