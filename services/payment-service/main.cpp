@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
     log::error("cannot load the JWT secret", {{"error", ok.error().message}});
     return 1;
   }
-  auto backend = service::Backend::open(app, {.migrations = payment::app::migrations()});
+  // 256 KiB of SQLite cache per connection: account commands read through the aggregate cache.
+  auto backend = service::Backend::open(app, {.migrations = payment::app::migrations(), .sqlite_cache_kib = 256});
   if (!backend) {
     log::error("cannot open the backend", {{"error", backend.error().message}});
     return 1;
