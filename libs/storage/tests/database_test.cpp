@@ -56,6 +56,9 @@ class DatabaseTest : public ::testing::TestWithParam<Backend> {
     return n && *n ? **n : -1;
   }
 
+  // Declared before the pool, so destroyed after it: a pool thread may still be inside
+  // Asio's post() (signalling the io_context's condvar) when io_.run() has returned.
+  asio::io_context io_;
   core::BlockingPool pool_{4};
   std::optional<testing::ScratchDatabase> scratch_;
   std::shared_ptr<Database> db_;
@@ -187,7 +190,7 @@ TEST_P(DatabaseTest, WrongParameterCountIsAnErrorValue) {
 }
 
 TEST_P(DatabaseTest, RunsOnAPoolWorkerAndResumesOnTheIoThread) {
-  asio::io_context io;
+  asio::io_context& io = io_;
   std::thread::id io_thread, tx_thread, resumed;
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
     io_thread = std::this_thread::get_id();
@@ -205,7 +208,7 @@ TEST_P(DatabaseTest, RunsOnAPoolWorkerAndResumesOnTheIoThread) {
 
 TEST_P(DatabaseTest, ConcurrentWritersNeverLoseAnUpdate) {
   constexpr int kCoroutines = 64;
-  asio::io_context io;
+  asio::io_context& io = io_;
   std::atomic<int> failures{0};
   for (int i = 0; i < kCoroutines; ++i) {
     asio::co_spawn(io, [&]() -> asio::awaitable<void> {
@@ -320,7 +323,7 @@ TEST_P(DatabaseTest, GroupCommitKeepsEachTransactionsOutcomeItsOwn) {
   constexpr int kCallers = 60;
   // i % 6: 1 refuses after writing, 2 throws after writing, 3 duplicates caller 0's name,
   // anything else commits.
-  asio::io_context io;
+  asio::io_context& io = io_;
   std::vector<std::optional<Result<std::int64_t>>> results(kCallers);
   std::vector<int> thrown(kCallers, 0);
   std::atomic<int> hooks{0};
