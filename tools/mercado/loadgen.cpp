@@ -314,6 +314,12 @@ int run_loadgen(const LaunchOptions& shop, const LoadOptions& load) {
     std::printf("  all services       CPU %.2f ms/order (%.2f cores busy)\n", total_ms / static_cast<double>(confirmed),
                 total_ms / 1000.0 / static_cast<double>(load.duration.count()));
     if (subscription) co_await subscription->stop();
+    // This run's queue goes with it: a bound queue left behind would receive a copy of
+    // every later OrderConfirmed forever.
+    if (auto d = co_await (*bus)->delete_queue(queue); !d) {
+      std::fprintf(stderr, "mercado loadgen: could not delete the bus queue %s: %s\n", queue.c_str(),
+                   d.error().message.c_str());
+    }
     co_await (*bus)->close();
     rss_done->set_value();
   }, asio::detached);

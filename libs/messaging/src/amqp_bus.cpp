@@ -851,6 +851,22 @@ class AmqpBus final : public EventBus {
     });
   }
 
+  asio::awaitable<Result<void>> delete_queue(std::string queue) override {
+    const AmqpUrl& url = url_;
+    const BusOptions& o = *options_;
+    co_return co_await options_->pool->run([&]() -> Result<void> {
+      auto c = AmqpConnection::open(url, o.heartbeat, kConnectTimeout);
+      if (!c) return std::unexpected(c.error());
+      if (auto r = (*c)->open_channel(kMainChannel); !r) return std::unexpected(r.error());
+      // The queue and the two the subscription declared with it (deleting a missing queue
+      // is not an error in AMQP 0-9-1).
+      for (const std::string& q : {queue, queue + ".retry", queue + ".dlq"}) {
+        if (auto r = (*c)->delete_queue(kMainChannel, q); !r) return std::unexpected(r.error());
+      }
+      return {};
+    });
+  }
+
   asio::awaitable<void> close() override {
     closed_ = true;
     std::vector<std::shared_ptr<AmqpSubscription>> subs;

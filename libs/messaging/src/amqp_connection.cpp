@@ -168,6 +168,11 @@ Result<void> AmqpConnection::declare_queue(amqp_channel_t ch, std::string_view n
   return check_rpc("queue.declare " + std::string(name));
 }
 
+Result<void> AmqpConnection::delete_queue(amqp_channel_t ch, std::string_view name) {
+  amqp_queue_delete(conn_, ch, bytes(name), 0, 0);  // not only if unused or empty
+  return check_rpc("queue.delete " + std::string(name));
+}
+
 Result<void> AmqpConnection::bind_queue(amqp_channel_t ch, std::string_view queue, std::string_view exchange,
                                         std::string_view key) {
   amqp_queue_bind(conn_, ch, bytes(queue), bytes(exchange), bytes(key), amqp_empty_table);

@@ -71,6 +71,7 @@ class AmqpConnection {
   Result<void> confirm_select(amqp_channel_t ch);
   Result<void> declare_exchange(amqp_channel_t ch, std::string_view name, std::string_view type);
   Result<void> declare_queue(amqp_channel_t ch, std::string_view name, amqp_table_t args);
+  Result<void> delete_queue(amqp_channel_t ch, std::string_view name);
   Result<void> bind_queue(amqp_channel_t ch, std::string_view queue, std::string_view exchange, std::string_view key);
   Result<void> qos(amqp_channel_t ch, std::uint16_t prefetch);
   Result<void> consume(amqp_channel_t ch, std::string_view queue);

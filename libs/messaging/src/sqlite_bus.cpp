@@ -520,6 +520,23 @@ class SqliteBus final : public EventBus {
     });
   }
 
+  asio::awaitable<Result<void>> delete_queue(std::string queue) override {
+    auto core = core_;
+    co_return co_await core->options.pool->run([&core, &queue] {
+      return core->db->transaction_blocking([&](Tx& tx) -> Result<void> {
+        for (const char* sql : {"DELETE FROM bus_messages WHERE queue = $1", "DELETE FROM bus_dead_letters WHERE queue = $1",
+                                "DELETE FROM bus_bindings WHERE queue = $1", "DELETE FROM bus_queues WHERE name = $1"}) {
+          if (auto r = tx.exec(sql, queue); !r) return std::unexpected(r.error());
+        }
+        // Publishers reload their routes.
+        if (auto v = tx.exec("UPDATE bus_meta SET value = value + 1 WHERE key = 'bindings'"); !v) {
+          return std::unexpected(v.error());
+        }
+        return {};
+      });
+    });
+  }
+
   asio::awaitable<void> close() override {
     closed_ = true;
     std::vector<std::shared_ptr<SqliteSubscription>> subs;

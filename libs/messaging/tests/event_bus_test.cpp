@@ -122,6 +122,28 @@ TEST_P(BusTest, QueuesKeepMessagesWhileNoConsumerRunsAndAckedOnesAreGone) {
   EXPECT_EQ(second.counts(), (std::map<std::string, int>{{m2->id, 1}, {m3->id, 1}, {m4->id, 1}}));
 }
 
+TEST_P(BusTest, ADeletedQueueLosesItsMessagesAndBindings) {
+  auto bus = open_bus(*place_);
+  const std::string queue = random_name("deleted-");
+  Collector first;
+  auto sub = subscribe(*bus, {.queue = queue, .event_types = {"Gone"}, .handler = collect(first)});
+  ASSERT_TRUE(run(bus->publish("Gone", {{"n", 1}})));
+  ASSERT_TRUE(first.wait_total(1));
+  run(sub->stop());
+  ASSERT_TRUE(run(bus->publish("Gone", {{"n", 2}})));  // queued: nobody consumes now
+  ASSERT_TRUE(run(bus->delete_queue(queue)));
+  ASSERT_TRUE(run(bus->delete_queue(queue)));  // deleting it again is fine
+  // The same name, bound to something else: neither the old messages nor the old binding.
+  Collector second;
+  subscribe(*bus, {.queue = queue, .event_types = {"Other"}, .handler = collect(second)});
+  ASSERT_TRUE(run(bus->publish("Gone", {{"n", 3}})));
+  auto other = run(bus->publish("Other", {{"n", 4}}));
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(second.wait_total(1));
+  ASSERT_FALSE(second.wait_total(2, milliseconds(500)));
+  EXPECT_EQ(second.counts(), (std::map<std::string, int>{{other->id, 1}}));
+}
+
 TEST_P(BusTest, CompetingConsumersEachGetAMessageExactlyOnce) {
   constexpr int kMessages = 200;
   const std::string queue = random_name("workers-");

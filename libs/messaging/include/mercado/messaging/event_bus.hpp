@@ -113,6 +113,11 @@ class EventBus : public Publisher {
   virtual boost::asio::awaitable<Result<std::vector<DeadLetter>>> take_dead_letters(std::string queue,
                                                                                    std::size_t max) = 0;
 
+  // Deletes a queue with its bindings, its messages and its dead letters (e.g. a load
+  // generator's per-run queue, so that later events are not copied into it forever). Stop
+  // its subscriptions first. Deleting a queue that does not exist succeeds.
+  virtual boost::asio::awaitable<Result<void>> delete_queue(std::string queue) = 0;
+
   // True while the transport can accept publishes (for /ready).
   virtual bool healthy() const noexcept = 0;
 
