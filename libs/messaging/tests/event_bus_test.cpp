@@ -152,8 +152,13 @@ TEST_P(BusTest, CompetingConsumersEachGetAMessageExactlyOnce) {
   Collector a, b, all;
   auto consumer_a = open_bus(*place_);
   auto consumer_b = open_bus(*place_);
+  // Each job takes 2 ms (without blocking the thread), so that one consumer cannot drain
+  // the whole backlog before the other one is scheduled on a loaded machine (seen under
+  // ASan with the shop tests running alongside).
   auto ack_into = [&all](Collector& mine) {
     return [&all, &mine](const Delivery& d) -> asio::awaitable<Outcome> {
+      asio::steady_timer work(co_await asio::this_coro::executor, milliseconds(2));
+      co_await work.async_wait(asio::use_awaitable);
       mine.add(d.envelope.id);
       all.add(d.envelope.id);
       co_return Outcome::ack();
