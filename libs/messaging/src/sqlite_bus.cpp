@@ -194,6 +194,16 @@ struct Core {
     return &it->second;
   }
 
+  // From the cached routes only: does some message of the batch go to a queue? (False may
+  // just mean "not cached yet"; the write transaction decides with current bindings.)
+  bool bound_by_cache(const std::vector<Message>& messages) {
+    std::lock_guard lock(mutex);
+    for (const Message& m : messages) {
+      if (auto it = routes.find(m.event_type); it != routes.end() && !it->second.empty()) return true;
+    }
+    return false;
+  }
+
   // Inside a write transaction: one row per bound queue and message; `touched` collects
   // the queues that received rows.
   Result<void> insert_messages(Tx& tx, const std::vector<Message>& messages, std::vector<std::string>& touched) {
@@ -434,18 +444,22 @@ class SqliteBus final : public EventBus {
     if (closed_) co_return fail(Errc::unavailable, "event bus closed");
     if (messages.empty()) co_return Result<void>{};
     auto core = core_;
-    // Messages no queue is bound to are dropped (as by an AMQP topic exchange): find out
-    // with a read, so that publishing them takes no write lock on the shared file.
-    auto bound = co_await core->db->transaction(
-        [&core, &messages](Tx& tx) -> Result<bool> {
-          for (const Message& m : messages) {
-            auto queues = core->route(tx, m.event_type);
-            if (!queues) return std::unexpected(queues.error());
-            if (!(*queues)->empty()) return true;
-          }
-          return false;
-        },
-        TxMode::read);
+    // Messages no queue is bound to are dropped (as by an AMQP topic exchange): unless the
+    // cached routes already show a queue, find out with a read, so that publishing them
+    // takes no write lock on the shared file.
+    Result<bool> bound = core->bound_by_cache(messages);
+    if (!*bound) {
+      bound = co_await core->db->transaction(
+          [&core, &messages](Tx& tx) -> Result<bool> {
+            for (const Message& m : messages) {
+              auto queues = core->route(tx, m.event_type);
+              if (!queues) return std::unexpected(queues.error());
+              if (!(*queues)->empty()) return true;
+            }
+            return false;
+          },
+          TxMode::read);
+    }
     if (!bound) co_return std::unexpected(bound.error());
     if (!*bound) {
       for (const Message& m : messages) core->published->with({"sqlite", m.event_type}).inc();

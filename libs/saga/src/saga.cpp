@@ -271,8 +271,11 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
     f->done.notify_all();
   }
 
-  // Waits for a background transition; false when it was not persisted.
-  asio::awaitable<bool> settle_inflight(std::shared_ptr<Inflight> f) {
+  // Waits for the background transition, if any, and clears it; false when it was not
+  // persisted.
+  asio::awaitable<bool> settle(std::shared_ptr<Inflight>& inflight) {
+    if (!inflight) co_return true;
+    const auto f = std::move(inflight);
     while (!f->finished) {
       const auto seen = f->done.generation();
       if (f->finished) break;
@@ -281,12 +284,35 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
     co_return f->ok;
   }
 
+  enum class Completion { finished, retry_last_step, stopped };
+
+  // Stores the saga's completion (with the definition's hook) and reports it. When the hook
+  // refused, nothing was stored and the saga is back at its last step.
+  asio::awaitable<Completion> complete(std::shared_ptr<Inflight>& inflight, State& s, const Definition& def,
+                                       obs::Span& span, std::string_view event, std::string_view step,
+                                       std::string_view then_event) {
+    s.status = Status::completed;
+    s.attempts = 0;
+    bool refused = false;
+    const bool stored = co_await save_after(inflight, s, event, step, "", then_event, &refused);
+    if (!stored && refused) {
+      s.status = Status::running;
+      s.step = static_cast<int>(def.steps.size()) - 1;
+      s.attempts = 1;
+      co_await pause(backoff(def, s.attempts));
+      co_return Completion::retry_last_step;
+    }
+    if (!stored) co_return Completion::stopped;
+    co_await finish(s, span);
+    co_return Completion::finished;
+  }
+
   asio::awaitable<void> run_saga(State s, const std::string& trace_header) {
     std::shared_ptr<Inflight> inflight;  // at most one: transitions stay in order
     co_await run_saga_steps(std::move(s), trace_header, inflight);
     // The driver ends after its last transition is stored. (If a step throws, the exception
     // leaves here and the background save, which owns its state, completes on its own.)
-    if (inflight) co_await settle_inflight(std::move(inflight));
+    co_await settle(inflight);
   }
 
   asio::awaitable<void> run_saga_steps(State s, const std::string& trace_header, std::shared_ptr<Inflight>& inflight) {
@@ -303,19 +329,8 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
 
     while (!stopped) {
       if (s.status == Status::running && s.step >= nsteps) {
-        s.status = Status::completed;
-        s.attempts = 0;
-        bool refused = false;
-        const bool stored = co_await save_after(inflight, s, "completed", "", "", "", &refused);
-        if (!stored && refused) {
-          s.status = Status::running;
-          s.step = nsteps - 1;
-          s.attempts = 1;
-          co_await pause(backoff(def, s.attempts));
-          continue;
-        }
-        if (!stored) co_return;
-        co_await finish(s, span);
+        const Completion c = co_await complete(inflight, s, def, span, "completed", "", "");
+        if (c == Completion::retry_last_step) continue;
         co_return;
       }
       if (s.status == Status::compensating && s.step < 0) {
@@ -354,27 +369,14 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
           for (auto& kv : result.output) s.data[kv.key()] = kv.value();
           ++s.step;
           s.attempts = 0;
-          if (s.step >= nsteps) {
-            s.status = Status::completed;
-            bool refused = false;
-            const bool stored = co_await save_after(inflight, s, "step_succeeded", step.name, "", "completed", &refused);
-            if (!stored && refused) {
-              // The completion hook failed: back to the last step (nothing was stored).
-              s.status = Status::running;
-              s.step = nsteps - 1;
-              s.attempts = 1;
-              co_await pause(backoff(def, s.attempts));
-              continue;
-            }
-            if (!stored) co_return;
-            co_await finish(s, span);
+          if (s.step >= nsteps) {  // the last step's success and the completion: one transaction
+            const Completion c = co_await complete(inflight, s, def, span, "step_succeeded", step.name, "completed");
+            if (c == Completion::retry_last_step) continue;
             co_return;
           }
           if (opts.persist_forward_in_background) {
-            if (inflight) {
-              const bool stored = co_await settle_inflight(std::move(inflight));
-              if (!stored) co_return;
-            }
+            const bool stored = co_await settle(inflight);
+            if (!stored) co_return;
             inflight = std::make_shared<Inflight>();
             asio::co_spawn(executor, save_in_background(shared_from_this(), inflight, s, "step_succeeded", step.name),
                            asio::detached);
@@ -428,10 +430,8 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
                                    std::string_view step, std::string_view detail, std::string_view then_event,
                                    bool* completion_refused = nullptr) {
     // (No co_await inside && or ?: operands: GCC 12 miscompiles them.)
-    if (inflight) {
-      const bool stored = co_await settle_inflight(std::move(inflight));
-      if (!stored) co_return false;
-    }
+    const bool stored = co_await settle(inflight);
+    if (!stored) co_return false;
     co_return co_await save(s, event, step, detail, then_event, completion_refused);
   }
 

@@ -137,20 +137,33 @@ asio::awaitable<Result<std::optional<domain::Order>>> Orders::load(std::string o
   co_return std::optional<domain::Order>(std::move(*o));
 }
 
+namespace {
+
+// Confirms or cancels a loaded order, with deterministic event ids (a retried change appends
+// nothing). False: already in that state, nothing to append.
+Result<bool> decide(domain::Order& o, const std::string& order_id, bool confirm, const std::string& reason,
+                    const std::string& traceparent) {
+  if (!o.exists()) return fail(Errc::not_found, "no order " + order_id);
+  if (o.status() == (confirm ? domain::OrderStatus::confirmed : domain::OrderStatus::cancelled)) return false;
+  auto r = confirm ? o.confirm() : o.cancel(reason);
+  if (!r) return fail(std::move(r.error()));
+  for (auto& e : o.pending_events_for_update()) {
+    e.event_id = "order:" + order_id + (confirm ? ":confirmed" : ":cancelled");
+    e.metadata = metadata(traceparent);
+  }
+  return true;
+}
+
+}  // namespace
+
 asio::awaitable<Result<void>> Orders::change(std::string order_id, std::string traceparent, bool confirm,
                                              std::string reason) {
   for (int attempt = 0; attempt < 20; ++attempt) {
     auto o = co_await es::load<domain::Order>(store_, order_stream(order_id));
     if (!o) co_return fail(std::move(o.error()));
-    if (!o->exists()) co_return fail(Errc::not_found, "no order " + order_id);
-    const auto target = confirm ? domain::OrderStatus::confirmed : domain::OrderStatus::cancelled;
-    if (o->status() == target) co_return Result<void>{};
-    auto r = confirm ? o->confirm() : o->cancel(reason);
-    if (!r) co_return fail(std::move(r.error()));
-    for (auto& e : o->pending_events_for_update()) {
-      e.event_id = "order:" + order_id + (confirm ? ":confirmed" : ":cancelled");
-      e.metadata = metadata(traceparent);
-    }
+    auto pending = decide(*o, order_id, confirm, reason, traceparent);
+    if (!pending) co_return fail(std::move(pending.error()));
+    if (!*pending) co_return Result<void>{};
     auto saved = co_await es::save(store_, *o);
     if (saved) co_return Result<void>{};
     if (!saved.error().is_concurrency() && saved.error().error.type != "duplicate-event-id") {
@@ -165,13 +178,9 @@ Result<void> Orders::confirm_in(storage::Tx& tx, const std::string& order_id, co
   if (!history) return fail(std::move(history.error()));
   domain::Order o(order_stream(order_id));
   o.load(*history);
-  if (!o.exists()) return fail(Errc::not_found, "no order " + order_id);
-  if (o.status() == domain::OrderStatus::confirmed) return {};
-  if (auto r = o.confirm(); !r) return fail(std::move(r.error()));
-  for (auto& e : o.pending_events_for_update()) {
-    e.event_id = "order:" + order_id + ":confirmed";
-    e.metadata = metadata(traceparent);
-  }
+  auto pending = decide(o, order_id, true, "", traceparent);
+  if (!pending) return fail(std::move(pending.error()));
+  if (!*pending) return {};
   // Inside the writer's transaction nobody else appends: the expected version holds.
   auto saved = store_.append_in(tx, o.id(), o.pending_events(), es::ExpectedVersion::exact(o.version()));
   if (!saved) return fail(std::move(saved.error().error));
