@@ -9,19 +9,19 @@ namespace mercado::core {
 
 namespace asio = boost::asio;
 
+// The cancel is posted under the mutex, and a waiter takes the mutex before it returns: so
+// either the waiter has gone (its timer expired, nothing to post), or the post is queued on
+// the timer's io_context before the waiter returns — that context then still has work and
+// is alive, and the last reference to the timer is dropped on the timer's own thread. (A
+// waiter whose io_context was destroyed right after its wait returned used to be cancelled,
+// and its timer released, from this thread afterwards: ASan, in the saga tests.)
 void Notifier::notify_all() {
-  std::vector<std::weak_ptr<asio::steady_timer>> woken;
-  {
-    std::lock_guard lock(mutex_);
-    generation_.fetch_add(1, std::memory_order_acq_rel);
-    woken.swap(waiters_);
+  std::lock_guard lock(mutex_);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  for (auto& w : waiters_) {
+    if (auto t = w.lock()) asio::post(t->get_executor(), [t] { t->cancel(); });
   }
-  for (auto& w : woken) {
-    if (auto t = w.lock()) {
-      // The timer is only touched on its own executor's thread.
-      asio::post(t->get_executor(), [t] { t->cancel(); });
-    }
-  }
+  waiters_.clear();
 }
 
 asio::awaitable<std::uint64_t> Notifier::wait(std::uint64_t seen, std::chrono::milliseconds timeout) {
@@ -33,6 +33,10 @@ asio::awaitable<std::uint64_t> Notifier::wait(std::uint64_t seen, std::chrono::m
     waiters_.push_back(timer);
   }
   co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+  {
+    std::lock_guard lock(mutex_);  // see notify_all
+    std::erase_if(waiters_, [&](const auto& w) { return w.expired() || w.lock() == timer; });
+  }
   co_return generation_.load(std::memory_order_acquire);
 }
 

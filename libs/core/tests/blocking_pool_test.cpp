@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/detached.hpp>
 
+#include <atomic>
 #include <thread>
 
 namespace mercado::core {
@@ -103,6 +104,29 @@ TEST(Notifier, WakesWaitersOnOtherThreadsAndNeverLosesANotification) {
   }, asio::detached);
   c.run();
   EXPECT_TRUE(immediate);
+}
+
+// Waiters on short-lived io_contexts (each destroyed as soon as its wait returns) while
+// another thread notifies all the time: nothing may touch a timer or its context after
+// that (ASan found a use-after-free here).
+TEST(Notifier, AWaiterOnAShortLivedContextIsNeverTouchedAfterItReturns) {
+  Notifier n;
+  std::atomic<bool> done{false};
+  std::thread notifier([&] {
+    while (!done) {
+      n.notify_all();
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  });
+  for (int i = 0; i < 3000; ++i) {
+    asio::io_context c;
+    asio::co_spawn(c, [&]() -> asio::awaitable<void> { co_await n.wait(n.generation(), std::chrono::milliseconds(1)); },
+                   asio::detached);
+    c.run();
+  }
+  done = true;
+  notifier.join();
+  SUCCEED();
 }
 
 TEST(Notifier, TimesOutWithoutANotification) {
