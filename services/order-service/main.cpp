@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
   resilience::ServiceClient shipping(app.client(), {.name = "shipping", .base_url = shipping_url, .policies = downstream_policies()});
 
   saga::Orchestrator sagas(b.shared_db(), app.runtime().context(0).get_executor(),
-                           {.owner = app.options().instance_id, .persist_forward_in_background = true,
+                           {.owner = app.options().instance_id, .forward_checkpoint = saga::ForwardCheckpoint::deferred,
                             .metrics = &metrics});
   auto outbox_hook = order::app::append_hook(b.outbox());
   // The order's events, its integration events (outbox) and its saga commit together.

@@ -102,6 +102,7 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
   std::mutex mutex;
   std::set<std::string> driving;  // sagas with a driver coroutine in this process
   std::set<std::string> stuck;
+  std::map<std::string, State, std::less<>> live;  // ForwardCheckpoint::deferred: unpersisted progress
   std::vector<std::function<void(const State&)>> finished_callbacks;
   core::Notifier finished;
   core::Notifier stopping;
@@ -142,8 +143,9 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
   // Applies a transition if we still hold the lease (one write transaction, which the
   // database may group with other sagas' transitions). False when another instance took
   // the saga over (the caller stops driving it).
-  Result<bool> persist_in(storage::Tx& tx, const State& s, std::string_view event, std::string_view step,
-                          std::string_view detail, std::string_view then_event, bool* completion_refused) {
+  Result<bool> persist_in(storage::Tx& tx, const State& s, std::span<const HistoryEntry> earlier,
+                          std::string_view event, std::string_view step, std::string_view detail,
+                          std::string_view then_event, bool* completion_refused) {
     const auto now = now_ms();
     auto n = tx.exec(
         "UPDATE saga_instances SET status = $1, step = $2, data = $3, failure = $4, attempts = $5, "
@@ -161,6 +163,11 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
           return fail(std::move(e));
         }
       }
+    }
+    for (const auto& e : earlier) {  // deferred forward successes, in their order
+      auto d = tx.exec("INSERT INTO saga_history (saga_id, at, event, step, detail) VALUES ($1, $2, $3, $4, $5)",
+                       s.id, e.at_ms, e.event, e.step, e.detail);
+      if (!d) return fail(std::move(d.error()));
     }
     auto h = tx.exec("INSERT INTO saga_history (saga_id, at, event, step, detail) VALUES ($1, $2, $3, $4, $5)",
                      s.id, now, event, step, detail);
@@ -253,6 +260,7 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
     {
       std::lock_guard lock(me.mutex);
       me.driving.erase(id);
+      me.live.erase(id);  // unpersisted progress of a driver that stopped is redone by the next one
     }
     me.driver_ended.notify_all();
   }
@@ -264,9 +272,35 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
     bool ok = false;  // read after `finished`
   };
 
+  // What one driver has not persisted yet.
+  struct Progress {
+    std::shared_ptr<Inflight> inflight;  // background: the transition being persisted (at most one)
+    std::vector<HistoryEntry> deferred;  // deferred: forward successes since the last persisted one
+    std::chrono::steady_clock::time_point persisted = std::chrono::steady_clock::now();
+  };
+
+  // Deferred forward progress of the sagas driven here, for get() (the stored row lags).
+  void set_live(const State& s, const std::vector<HistoryEntry>& deferred) {
+    State l = s;
+    l.history = deferred;
+    l.updated_ms = deferred.empty() ? s.updated_ms : deferred.back().at_ms;
+    std::lock_guard lock(mutex);
+    live.insert_or_assign(s.id, std::move(l));
+  }
+  void drop_live(const std::string& id) {
+    std::lock_guard lock(mutex);
+    live.erase(id);
+  }
+  std::optional<State> live_state(const std::string& id) {
+    std::lock_guard lock(mutex);
+    auto it = live.find(id);
+    if (it == live.end()) return std::nullopt;
+    return it->second;
+  }
+
   static asio::awaitable<void> save_in_background(std::shared_ptr<Impl> self, std::shared_ptr<Inflight> f, State s,
                                                   std::string event, std::string step) {
-    f->ok = co_await self->save(s, event, step, "", "");
+    f->ok = co_await self->save(s, {}, event, step, "", "");
     f->finished = true;
     f->done.notify_all();
   }
@@ -288,13 +322,13 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
 
   // Stores the saga's completion (with the definition's hook) and reports it. When the hook
   // refused, nothing was stored and the saga is back at its last step.
-  asio::awaitable<Completion> complete(std::shared_ptr<Inflight>& inflight, State& s, const Definition& def,
+  asio::awaitable<Completion> complete(Progress& p, State& s, const Definition& def,
                                        obs::Span& span, std::string_view event, std::string_view step,
                                        std::string_view then_event) {
     s.status = Status::completed;
     s.attempts = 0;
     bool refused = false;
-    const bool stored = co_await save_after(inflight, s, event, step, "", then_event, &refused);
+    const bool stored = co_await save_after(p, s, event, step, "", then_event, &refused);
     if (!stored && refused) {
       s.status = Status::running;
       s.step = static_cast<int>(def.steps.size()) - 1;
@@ -308,14 +342,14 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
   }
 
   asio::awaitable<void> run_saga(State s, const std::string& trace_header) {
-    std::shared_ptr<Inflight> inflight;  // at most one: transitions stay in order
-    co_await run_saga_steps(std::move(s), trace_header, inflight);
+    Progress p;
+    co_await run_saga_steps(std::move(s), trace_header, p);
     // The driver ends after its last transition is stored. (If a step throws, the exception
     // leaves here and the background save, which owns its state, completes on its own.)
-    co_await settle(inflight);
+    co_await settle(p.inflight);
   }
 
-  asio::awaitable<void> run_saga_steps(State s, const std::string& trace_header, std::shared_ptr<Inflight>& inflight) {
+  asio::awaitable<void> run_saga_steps(State s, const std::string& trace_header, Progress& p) {
     auto def_it = definitions.find(s.type);
     if (def_it == definitions.end()) {
       log::error("saga of an undefined type; left as it is", {{"saga_id", s.id}, {"type", s.type}});
@@ -329,14 +363,14 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
 
     while (!stopped) {
       if (s.status == Status::running && s.step >= nsteps) {
-        const Completion c = co_await complete(inflight, s, def, span, "completed", "", "");
+        const Completion c = co_await complete(p, s, def, span, "completed", "", "");
         if (c == Completion::retry_last_step) continue;
         co_return;
       }
       if (s.status == Status::compensating && s.step < 0) {
         s.status = Status::compensated;
         s.attempts = 0;
-        if (!co_await save_after(inflight, s, "compensated", "", s.failure, "")) co_return;
+        if (!co_await save_after(p, s, "compensated", "", s.failure, "")) co_return;
         co_await finish(s, span);
         co_return;
       }
@@ -345,7 +379,7 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
       if (!forward && !step.compensation) {
         --s.step;
         s.attempts = 0;
-        if (!co_await save_after(inflight, s, "nothing_to_undo", step.name, "", "")) co_return;
+        if (!co_await save_after(p, s, "nothing_to_undo", step.name, "", "")) co_return;
         continue;
       }
       StepContext ctx{s.id, s.type, step.name, s.id + ":" + step.name + (forward ? "" : ":undo"), s.data,
@@ -370,17 +404,23 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
           ++s.step;
           s.attempts = 0;
           if (s.step >= nsteps) {  // the last step's success and the completion: one transaction
-            const Completion c = co_await complete(inflight, s, def, span, "step_succeeded", step.name, "completed");
+            const Completion c = co_await complete(p, s, def, span, "step_succeeded", step.name, "completed");
             if (c == Completion::retry_last_step) continue;
             co_return;
           }
-          if (opts.persist_forward_in_background) {
-            const bool stored = co_await settle(inflight);
+          if (opts.forward_checkpoint == ForwardCheckpoint::deferred &&
+              std::chrono::steady_clock::now() - p.persisted < opts.lease / 4) {
+            // Kept in memory; stored with the next transition that is persisted. (Past a quarter of
+            // the lease it is persisted now, which also renews the lease.)
+            p.deferred.push_back({now_ms(), "step_succeeded", step.name, ""});
+            set_live(s, p.deferred);
+          } else if (opts.forward_checkpoint == ForwardCheckpoint::background) {
+            const bool stored = co_await settle(p.inflight);
             if (!stored) co_return;
-            inflight = std::make_shared<Inflight>();
-            asio::co_spawn(executor, save_in_background(shared_from_this(), inflight, s, "step_succeeded", step.name),
+            p.inflight = std::make_shared<Inflight>();
+            asio::co_spawn(executor, save_in_background(shared_from_this(), p.inflight, s, "step_succeeded", step.name),
                            asio::detached);
-          } else if (!co_await save_after(inflight, s, "step_succeeded", step.name, "", "")) {
+          } else if (!co_await save_after(p, s, "step_succeeded", step.name, "", "")) {
             co_return;
           }
         } else if (result.kind == StepResult::Kind::failed) {
@@ -388,15 +428,15 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
           s.failure = step.name + ": " + result.reason;
           --s.step;  // it did nothing: undo only the steps before it
           s.attempts = 0;
-          if (!co_await save_after(inflight, s, "step_failed", step.name, result.reason, "")) co_return;
+          if (!co_await save_after(p, s, "step_failed", step.name, result.reason, "")) co_return;
         } else if (s.attempts + 1 >= def.max_attempts) {
           s.status = Status::compensating;
           s.failure = step.name + ": gave up after " + std::to_string(s.attempts + 1) + " attempts: " + result.reason;
           s.attempts = 0;  // uncertain outcome: s.step stays, so this step is compensated too
-          if (!co_await save_after(inflight, s, "step_gave_up", step.name, result.reason, "")) co_return;
+          if (!co_await save_after(p, s, "step_gave_up", step.name, result.reason, "")) co_return;
         } else {
           ++s.attempts;
-          if (!co_await save_after(inflight, s, "step_retry", step.name, result.reason, "")) co_return;
+          if (!co_await save_after(p, s, "step_retry", step.name, result.reason, "")) co_return;
           co_await pause(backoff(def, s.attempts));
         }
       } else {
@@ -406,11 +446,11 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
           set_stuck(s, false);
           if (s.step < 0) {
             s.status = Status::compensated;
-            if (!co_await save_after(inflight, s, "compensated_step", step.name, "", "compensated")) co_return;
+            if (!co_await save_after(p, s, "compensated_step", step.name, "", "compensated")) co_return;
             co_await finish(s, span);
             co_return;
           }
-          if (!co_await save_after(inflight, s, "compensated_step", step.name, "", "")) co_return;
+          if (!co_await save_after(p, s, "compensated_step", step.name, "", "")) co_return;
         } else {
           ++s.attempts;
           if (s.attempts >= opts.stuck_after) {
@@ -418,7 +458,7 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
             log::error("saga compensation keeps failing", {{"saga_id", s.id}, {"step", step.name},
                                                            {"attempts", s.attempts}, {"reason", result.reason}});
           }
-          if (!co_await save_after(inflight, s, "compensation_failed", step.name, result.reason, "")) co_return;
+          if (!co_await save_after(p, s, "compensation_failed", step.name, result.reason, "")) co_return;
           co_await pause(backoff(def, s.attempts));
         }
       }
@@ -426,13 +466,21 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
   }
 
   // An awaited transition, after the background one (if any) has been persisted.
-  asio::awaitable<bool> save_after(std::shared_ptr<Inflight>& inflight, const State& s, std::string_view event,
+  // Deferred forward successes are stored with it.
+  asio::awaitable<bool> save_after(Progress& p, const State& s, std::string_view event,
                                    std::string_view step, std::string_view detail, std::string_view then_event,
                                    bool* completion_refused = nullptr) {
     // (No co_await inside && or ?: operands: GCC 12 miscompiles them.)
-    const bool stored = co_await settle(inflight);
+    const bool settled = co_await settle(p.inflight);
+    if (!settled) co_return false;
+    const bool stored = co_await save(s, p.deferred, event, step, detail, then_event, completion_refused);
     if (!stored) co_return false;
-    co_return co_await save(s, event, step, detail, then_event, completion_refused);
+    if (!p.deferred.empty()) {
+      p.deferred.clear();
+      drop_live(s.id);
+    }
+    p.persisted = std::chrono::steady_clock::now();
+    co_return true;
   }
 
   static std::chrono::milliseconds backoff(const Definition& def, int attempts) {
@@ -444,11 +492,12 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
   // saga then resumes from its last persisted state, here after restart or elsewhere).
   // `completion_refused`: set when the definition's on_completed hook failed (the driver
   // then retries the last step instead of stopping).
-  asio::awaitable<bool> save(const State& s, std::string_view event, std::string_view step, std::string_view detail,
-                             std::string_view then_event, bool* completion_refused = nullptr) {
+  asio::awaitable<bool> save(const State& s, std::span<const HistoryEntry> earlier, std::string_view event,
+                             std::string_view step, std::string_view detail, std::string_view then_event,
+                             bool* completion_refused = nullptr) {
     std::string ev(event), st(step), de(detail), th(then_event);
     auto r = co_await db->transaction(
-        [&](storage::Tx& tx) { return persist_in(tx, s, ev, st, de, th, completion_refused); });
+        [&](storage::Tx& tx) { return persist_in(tx, s, earlier, ev, st, de, th, completion_refused); });
     boundary("persisted:" + ev + ":" + st);
     if (!r) {
       if (completion_refused != nullptr && *completion_refused) {
@@ -574,6 +623,15 @@ asio::awaitable<Result<std::optional<State>>> Orchestrator::get(std::string saga
         if (!rows) return fail(std::move(rows.error()));
         for (const auto& r : *rows) {
           s.history.push_back({r.get<std::int64_t>(0), r.get<std::string>(1), r.get<std::string>(2), r.get<std::string>(3)});
+        }
+        // Forward progress this instance has made but not stored yet (deferred checkpoints).
+        if (auto l = me.live_state(saga_id); l && !terminal(s.status) && s.step <= l->step) {
+          s.status = l->status;
+          s.step = l->step;
+          s.data = l->data;
+          s.attempts = l->attempts;
+          s.updated_ms = l->updated_ms;
+          s.history.insert(s.history.end(), l->history.begin(), l->history.end());
         }
         return std::optional<State>(std::move(s));
       },

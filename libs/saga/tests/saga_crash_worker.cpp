@@ -72,9 +72,12 @@ int main(int argc, char** argv) {
   long boundaries = 0;
   asio::io_context ctx(1);
   obs::Registry metrics;
-  const bool write_behind = std::getenv("WRITE_BEHIND") != nullptr && std::string(std::getenv("WRITE_BEHIND")) == "1";
+  const std::string mode = std::getenv("FORWARD_CHECKPOINT") != nullptr ? std::getenv("FORWARD_CHECKPOINT") : "";
+  const auto checkpoint = mode == "background" ? saga::ForwardCheckpoint::background
+                          : mode == "deferred" ? saga::ForwardCheckpoint::deferred
+                                               : saga::ForwardCheckpoint::awaited;
   saga::Orchestrator orchestrator(*db, ctx.get_executor(), {.owner = "worker-1",
-                                                            .persist_forward_in_background = write_behind,
+                                                            .forward_checkpoint = checkpoint,
                                                             .metrics = &metrics,
                                                             .on_boundary = [&](std::string_view) {
                                                               if (++boundaries == crash_at) std::raise(SIGKILL);

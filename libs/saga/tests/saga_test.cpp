@@ -241,7 +241,7 @@ TEST_P(SagaTest, WriteBehindKeepsTransitionsInOrderAndACrashRepeatsOnlyIdempoten
   Journal j;
   {
     // Many sagas at once: every one completes with its history in step order.
-    Orchestrator o(db_, ctx_.get_executor(), {.persist_forward_in_background = true, .metrics = &metrics_});
+    Orchestrator o(db_, ctx_.get_executor(), {.forward_checkpoint = ForwardCheckpoint::background, .metrics = &metrics_});
     o.define(make_saga(j, 3, -1));
     for (int i = 0; i < 20; ++i) ASSERT_TRUE(run(o.start("test", "wb-" + std::to_string(i), {})));
     for (int i = 0; i < 20; ++i) {
@@ -258,7 +258,7 @@ TEST_P(SagaTest, WriteBehindKeepsTransitionsInOrderAndACrashRepeatsOnlyIdempoten
   {
     // A crash after s2's call: s0's and s1's successes may not be stored yet, so they may
     // run again, but with the same keys, and the saga completes.
-    Orchestrator crashing(db_, ctx_.get_executor(), {.owner = "wb-owner", .persist_forward_in_background = true,
+    Orchestrator crashing(db_, ctx_.get_executor(), {.owner = "wb-owner", .forward_checkpoint = ForwardCheckpoint::background,
                                                      .metrics = &metrics_, .on_boundary = [](std::string_view b) {
                                                        if (b == "after:s2") throw std::runtime_error("power cut");
                                                      }});
@@ -277,6 +277,92 @@ TEST_P(SagaTest, WriteBehindKeepsTransitionsInOrderAndACrashRepeatsOnlyIdempoten
   EXPECT_EQ(j.by_key["wb-crash:s2"], 2);
 }
 
+TEST_P(SagaTest, DeferredCheckpointsWriteOnlyAtTheEndsShowLiveProgressAndACrashRepeatsIdempotentSteps) {
+  auto history_rows = [&](const std::string& id) {
+    auto n = db_->transaction_blocking([&](storage::Tx& tx) {
+      return tx.query_value<std::int64_t>("SELECT COUNT(*) FROM saga_history WHERE saga_id = $1", id);
+    });
+    return n ? n->value_or(-1) : -1;
+  };
+  Journal j;
+  {
+    // While s2 runs, get() shows s0's and s1's successes, which are not stored yet.
+    Orchestrator o(db_, ctx_.get_executor(), {.forward_checkpoint = ForwardCheckpoint::deferred, .metrics = &metrics_});
+    auto def = make_saga(j, 3, -1);
+    std::optional<State> seen_during_s2;
+    std::int64_t stored_during_s2 = -1;
+    auto s2 = def.steps[2].action;
+    def.steps[2].action = [&, s2](const StepContext& c) -> asio::awaitable<StepResult> {
+      if (c.saga_id == "deferred-1") {
+        auto now = co_await o.get(c.saga_id);
+        if (now && *now) seen_during_s2 = **now;
+        stored_during_s2 = history_rows(c.saga_id);
+      }
+      co_return co_await s2(c);
+    };
+    o.define(def);
+    for (int i = 1; i <= 20; ++i) ASSERT_TRUE(run(o.start("test", "deferred-" + std::to_string(i), {})));
+    for (int i = 1; i <= 20; ++i) {
+      auto s = run(o.wait("deferred-" + std::to_string(i), 60s));
+      ASSERT_TRUE(s);
+      ASSERT_EQ(s->status, Status::completed) << i;
+      std::vector<std::string> events;
+      for (const auto& h : s->history) events.push_back(h.event + ":" + h.step);
+      EXPECT_EQ(events, (std::vector<std::string>{"started:", "step_succeeded:s0", "step_succeeded:s1",
+                                                  "step_succeeded:s2", "completed:"}))
+          << i;
+      EXPECT_EQ(s->data.at("s1_id").as_string(), "s1-deferred-" + std::to_string(i));
+    }
+    ASSERT_TRUE(seen_during_s2);
+    EXPECT_EQ(seen_during_s2->status, Status::running);
+    EXPECT_EQ(seen_during_s2->step, 2);
+    EXPECT_EQ(seen_during_s2->data.at("s1_id").as_string(), "s1-deferred-1");
+    std::vector<std::string> live;
+    for (const auto& h : seen_during_s2->history) live.push_back(h.event + ":" + h.step);
+    EXPECT_EQ(live, (std::vector<std::string>{"started:", "step_succeeded:s0", "step_succeeded:s1"}));
+    EXPECT_EQ(stored_during_s2, 1);  // only "started" was written before the end
+  }
+  {
+    // A crash after s2's call: nothing after the creation was stored, so s0 and s1 run again
+    // (same keys) and the saga completes.
+    Orchestrator crashing(db_, ctx_.get_executor(), {.owner = "deferred-owner",
+                                                     .forward_checkpoint = ForwardCheckpoint::deferred,
+                                                     .metrics = &metrics_, .on_boundary = [](std::string_view b) {
+                                                       if (b == "after:s2") throw std::runtime_error("power cut");
+                                                     }});
+    crashing.define(make_saga(j, 3, -1));
+    ASSERT_TRUE(run(crashing.start("test", "deferred-crash", {})));
+    auto state = run(crashing.wait("deferred-crash", 2s));
+    EXPECT_EQ(state->status, Status::running);
+    EXPECT_EQ(state->step, 0);  // the driver died: its unstored progress is not shown either
+    EXPECT_EQ(state->history.size(), 1U);
+  }
+  Orchestrator restarted(db_, ctx_.get_executor(), {.owner = "deferred-owner",
+                                                    .forward_checkpoint = ForwardCheckpoint::deferred,
+                                                    .metrics = &metrics_});
+  restarted.define(make_saga(j, 3, -1));
+  EXPECT_EQ(*run(restarted.resume_all()), 1U);
+  EXPECT_EQ(run(restarted.wait("deferred-crash", 20s))->status, Status::completed);
+  EXPECT_EQ(j.by_key["deferred-crash:s0"], 2);
+  EXPECT_EQ(j.by_key["deferred-crash:s1"], 2);
+  EXPECT_EQ(j.by_key["deferred-crash:s2"], 2);
+}
+
+TEST_P(SagaTest, DeferredCheckpointsStoreTheProgressWithAFailureAndCompensate) {
+  Journal j;
+  Orchestrator o(db_, ctx_.get_executor(), {.forward_checkpoint = ForwardCheckpoint::deferred, .metrics = &metrics_});
+  o.define(make_saga(j, 4, 2));
+  ASSERT_TRUE(run(o.start("test", "deferred-fail", {})));
+  auto done = run(o.wait("deferred-fail", 20s));
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->status, Status::compensated);
+  EXPECT_EQ(j.snapshot(), (std::vector<std::string>{"s0", "s1", "s2:refused", "undo s1", "undo s0"}));
+  std::vector<std::string> events;
+  for (const auto& h : done->history) events.push_back(h.event + ":" + h.step);
+  EXPECT_EQ(events, (std::vector<std::string>{"started:", "step_succeeded:s0", "step_succeeded:s1", "step_failed:s2",
+                                              "compensated_step:s1", "compensated_step:s0", "compensated:"}));
+}
+
 TEST_P(SagaTest, TheCompletionHookCommitsWithTheTerminalStateAndARefusalRetriesTheLastStep) {
   ASSERT_TRUE(db_->transaction_blocking([](storage::Tx& tx) -> Result<void> {
     auto r = tx.exec_script("CREATE TABLE concluded (saga_id TEXT PRIMARY KEY, steps_seen BIGINT NOT NULL)");
@@ -285,7 +371,7 @@ TEST_P(SagaTest, TheCompletionHookCommitsWithTheTerminalStateAndARefusalRetriesT
   }));
   Journal j;
   std::atomic<int> hook_calls{0};
-  Orchestrator o(db_, ctx_.get_executor(), {.persist_forward_in_background = true, .metrics = &metrics_});
+  Orchestrator o(db_, ctx_.get_executor(), {.forward_checkpoint = ForwardCheckpoint::background, .metrics = &metrics_});
   auto def = make_saga(j, 2, -1);
   def.on_completed = [&](storage::Tx& tx, const State& s) -> Result<void> {
     if (++hook_calls == 1) return fail(Errc::unavailable, "not yet");  // the first attempt is refused

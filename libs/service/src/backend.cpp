@@ -7,13 +7,60 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <filesystem>
+#include <mutex>
 
 #include <mercado/observability/log.hpp>
+#include <mercado/observability/metrics.hpp>
 #include <mercado/service/idempotency.hpp>
 
 namespace mercado::service {
 
 namespace asio = boost::asio;
+
+namespace {
+
+// The database's counters as db_* metrics: rate(db_write_seconds_total) is how busy the
+// single SQLite writer is, db_write_queue_seconds_total / db_write_transactions_total the mean
+// wait before a write starts, db_write_transactions_total / db_write_commits_total the mean
+// group-commit size. A process exports the counters of its latest Backend's database (a service has one; tests
+// may open several Backends in one process, and a metric name is registered once).
+void register_database_metrics(const std::shared_ptr<storage::Database>& db) {
+  static std::mutex mutex;
+  static std::weak_ptr<storage::Database> current;
+  {
+    std::lock_guard lock(mutex);
+    current = db;
+  }
+  static std::once_flag once;
+  std::call_once(once, [] {
+    using S = storage::DatabaseStats;
+    auto read = [](std::atomic<std::uint64_t> S::*field, double scale) {
+      return [field, scale]() -> double {
+        std::shared_ptr<storage::Database> d;
+        {
+          std::lock_guard lock(mutex);
+          d = current.lock();
+        }
+        return d ? static_cast<double>((d->stats().*field).load(std::memory_order_relaxed)) * scale : 0.0;
+      };
+    };
+    auto& reg = obs::Registry::global();
+    reg.counter_callback("db_read_transactions_total", "Read transactions run", read(&S::read_transactions, 1));
+    reg.counter_callback("db_write_transactions_total", "Write transactions run (each group-commit member counts)",
+                         read(&S::write_transactions, 1));
+    reg.counter_callback("db_write_commits_total", "Write commits (a group commit counts once)",
+                         read(&S::write_commits, 1));
+    reg.counter_callback("db_read_queue_seconds_total", "Time read transactions waited for a pool worker",
+                         read(&S::read_queued_ns, 1e-9));
+    reg.counter_callback("db_read_seconds_total", "Time read transactions ran", read(&S::read_busy_ns, 1e-9));
+    reg.counter_callback("db_write_queue_seconds_total", "Time write transactions waited before they started",
+                         read(&S::write_queued_ns, 1e-9));
+    reg.counter_callback("db_write_seconds_total", "Time write transactions (or their groups) ran, to COMMIT",
+                         read(&S::write_busy_ns, 1e-9));
+  });
+}
+
+}  // namespace
 
 Result<std::unique_ptr<Backend>> Backend::open(App& app, BackendOptions options) {
   const auto& o = app.options();
@@ -54,6 +101,7 @@ Result<std::unique_ptr<Backend>> Backend::open(App& app, BackendOptions options)
                                             {.relay_id = o.instance_id});
 
   auto* raw = b.get();
+  register_database_metrics(raw->db_);
   app.readiness().add("database", [raw]() -> asio::awaitable<Result<void>> {
     co_return co_await raw->db_->transaction(
         [](storage::Tx& tx) -> Result<void> {

@@ -22,6 +22,7 @@ struct Database::Group {
   struct Member {
     std::function<void(Tx&)> run;
     std::function<void(Result<void>)> done;  // thread-safe: resumes the caller on its executor
+    std::chrono::steady_clock::time_point queued;
   };
   std::mutex mutex;
   std::vector<Member> queue;
@@ -32,6 +33,22 @@ Database::Database(core::BlockingPool& pool, std::size_t group_max)
     : pool_(pool), group_max_(group_max), group_(group_max > 0 ? std::make_shared<Group>() : nullptr) {}
 
 Database::~Database() = default;
+
+void Database::account(TxMode mode, Clock::time_point queued, Clock::time_point started, Clock::time_point ended,
+                       std::uint64_t transactions) noexcept {
+  const auto q = static_cast<std::uint64_t>(std::chrono::nanoseconds(started - queued).count());
+  const auto b = static_cast<std::uint64_t>(std::chrono::nanoseconds(ended - started).count());
+  if (mode == TxMode::write) {
+    stats_.write_transactions.fetch_add(transactions, std::memory_order_relaxed);
+    stats_.write_commits.fetch_add(1, std::memory_order_relaxed);
+    stats_.write_queued_ns.fetch_add(q, std::memory_order_relaxed);
+    stats_.write_busy_ns.fetch_add(b, std::memory_order_relaxed);
+  } else {
+    stats_.read_transactions.fetch_add(transactions, std::memory_order_relaxed);
+    stats_.read_queued_ns.fetch_add(q, std::memory_order_relaxed);
+    stats_.read_busy_ns.fetch_add(b, std::memory_order_relaxed);
+  }
+}
 
 asio::awaitable<Result<void>> Database::run_grouped(std::function<void(Tx&)> member) {
   co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<void>)>(
@@ -52,7 +69,8 @@ asio::awaitable<Result<void>> Database::run_grouped(std::function<void(Tx&)> mem
                             waiter->work.reset();
                             std::move(h)(std::move(r));
                           });
-                        }};
+                        },
+                        Clock::now()};
         bool start = false;
         {
           std::lock_guard lock(group_->mutex);
@@ -74,12 +92,23 @@ void Database::drain_group() {
       batch.assign(std::make_move_iterator(group_->queue.begin()), std::make_move_iterator(group_->queue.begin() + n));
       group_->queue.erase(group_->queue.begin(), group_->queue.begin() + static_cast<std::ptrdiff_t>(n));
     }
+    const auto started = Clock::now();
     Result<void> committed = run(TxMode::write, [&batch](Tx& tx) -> Result<void> {
       // Each member runs in its own savepoint and keeps its own result; a member that fails
       // has undone only itself, so the group goes on.
       for (auto& m : batch) m.run(tx);
       return {};
     });
+    const auto ended = Clock::now();
+    std::uint64_t queued_ns = 0;
+    for (const auto& m : batch) {
+      queued_ns += static_cast<std::uint64_t>(std::chrono::nanoseconds(started - m.queued).count());
+    }
+    stats_.write_transactions.fetch_add(batch.size(), std::memory_order_relaxed);
+    stats_.write_commits.fetch_add(1, std::memory_order_relaxed);
+    stats_.write_queued_ns.fetch_add(queued_ns, std::memory_order_relaxed);
+    stats_.write_busy_ns.fetch_add(static_cast<std::uint64_t>(std::chrono::nanoseconds(ended - started).count()),
+                                   std::memory_order_relaxed);
     bool more = false;
     {
       std::lock_guard lock(group_->mutex);

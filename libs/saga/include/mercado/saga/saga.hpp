@@ -124,17 +124,30 @@ struct State {
   std::string traceparent;             // the trace the saga was started in (empty: none)
 };
 
+// When a forward step's success is persisted.
+enum class ForwardCheckpoint : std::uint8_t {
+  // Before the next step runs (one write transaction per step).
+  awaited,
+  // Write-behind: while the next step already runs (its call overlaps the commit). The
+  // stored state lags by at most one transition, so after a crash up to two steps run again.
+  background,
+  // With the next transition that has to be persisted anyway (a failure, a retry, the
+  // completion), in its transaction: a saga whose steps all succeed writes twice, at its
+  // creation and at its end. After a crash its forward steps since the last stored
+  // transition run again. get() shows the progress of sagas driven by this instance. A driver
+  // that has held progress for a quarter of the lease persists it (and renews the lease).
+  deferred,
+};
+
 struct OrchestratorOptions {
   std::string owner = "local";                      // this instance's id (lease owner)
   std::chrono::milliseconds lease{30'000};          // how long a dead instance blocks others
   int stuck_after = 5;                              // compensation attempts before "stuck"
-  // Write-behind for forward progress: a step's success is persisted while the next step
-  // already runs (its call overlaps the commit), instead of waiting for the commit first.
-  // The persisted state then lags by at most one transition, so after a crash up to two
-  // steps run again (instead of one); steps are idempotent (idempotency keys), so effects
-  // still happen once. Failures, compensations, retries and the terminal state are always
-  // persisted before the saga goes on. Off by default.
-  bool persist_forward_in_background = false;
+  // When forward progress is persisted (above). With background or deferred, steps run
+  // again after a crash; they are idempotent (idempotency keys), so effects still happen
+  // once. Failures, compensations, retries and the terminal state are always persisted
+  // before the saga goes on.
+  ForwardCheckpoint forward_checkpoint = ForwardCheckpoint::awaited;
   obs::Registry* metrics = &obs::Registry::global();
   const core::Clock* clock = &core::SystemClock::instance();
   // Test hook: runs at every boundary (before an action, after it, after a persist).

@@ -33,6 +33,8 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,6 +78,22 @@ struct DatabaseOptions {
   std::size_t group_commit_max = 64;
 };
 
+// Counters of one Database since it was opened, for metrics (service::Backend exports them
+// as db_* on /metrics). Times are nanoseconds. "Queued" is from the call until the work
+// starts on a pool worker (for a group-commit member: until its group starts); "busy" is
+// the time on the worker from then to the end of COMMIT or ROLLBACK (for a write without
+// group commit this includes waiting for the process's writer lock). A group commit counts
+// one commit and as many write transactions as it had members.
+struct DatabaseStats {
+  std::atomic<std::uint64_t> read_transactions{0};
+  std::atomic<std::uint64_t> write_transactions{0};
+  std::atomic<std::uint64_t> write_commits{0};
+  std::atomic<std::uint64_t> read_queued_ns{0};
+  std::atomic<std::uint64_t> read_busy_ns{0};
+  std::atomic<std::uint64_t> write_queued_ns{0};
+  std::atomic<std::uint64_t> write_busy_ns{0};
+};
+
 template <class R>
 struct IsResult : std::false_type {};
 template <class T>
@@ -91,6 +109,7 @@ class Database {
   // The URL with any password removed, for logs.
   virtual std::string describe() const = 0;
   core::BlockingPool& pool() const noexcept { return pool_; }
+  const DatabaseStats& stats() const noexcept { return stats_; }
 
   // Runs `f(Tx&)` in a transaction on a pool worker; see the file comment. With
   // DatabaseOptions::group_commit, write transactions may share a commit with others.
@@ -98,7 +117,13 @@ class Database {
   boost::asio::awaitable<std::invoke_result_t<F&, Tx&>> transaction(F f, TxMode mode = TxMode::write) {
     using R = std::invoke_result_t<F&, Tx&>;
     if (mode != TxMode::write || group_max_ == 0) {
-      co_return co_await pool_.run([this, &f, mode] { return transaction_blocking(f, mode); });  // coro-capture-ok
+      const auto queued = Clock::now();
+      co_return co_await pool_.run([this, &f, mode, queued] {  // coro-capture-ok
+        const auto started = Clock::now();
+        auto out = transaction_blocking(f, mode);
+        account(mode, queued, started, Clock::now(), 1);
+        return out;
+      });
     }
     std::optional<R> out;
     std::exception_ptr thrown;
@@ -133,6 +158,10 @@ class Database {
   }
 
  protected:
+  using Clock = std::chrono::steady_clock;
+  void account(TxMode mode, Clock::time_point queued, Clock::time_point started, Clock::time_point ended,
+               std::uint64_t transactions) noexcept;
+
   // group_max > 0 turns group commit on (see DatabaseOptions).
   explicit Database(core::BlockingPool& pool, std::size_t group_max = 0);
   // Runs body between BEGIN and COMMIT (or ROLLBACK when it, or a statement, failed), then
@@ -147,6 +176,7 @@ class Database {
   void drain_group();
 
   core::BlockingPool& pool_;
+  DatabaseStats stats_;
   std::size_t group_max_ = 0;
   std::shared_ptr<Group> group_;
 };
