@@ -186,6 +186,15 @@ TEST_F(ShopTest, BusinessMetricsCountWhatHappened) {
   auto ord = shop_->call("GET", shop_->url("order-service") + "/metrics").body;
   EXPECT_NE(ord.find("orders_created_total 2"), std::string::npos);
   EXPECT_NE(ord.find("saga_duration_seconds_count{type=\"order\",outcome=\"completed\"} 1"), std::string::npos) << ord;
+  // The database's counters: both orders and their sagas were written.
+  auto counter = [](const std::string& text, const std::string& name) {
+    auto at = text.find("\n" + name + " ");
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + name.size() + 2));
+  };
+  EXPECT_GE(counter(ord, "db_write_transactions_total"), 4.0) << ord;
+  EXPECT_GE(counter(ord, "db_write_commits_total"), 1.0);
+  EXPECT_GT(counter(ord, "db_write_seconds_total"), 0.0);
+  EXPECT_GE(counter(inv, "db_write_transactions_total"), 3.0);
 }
 
 }  // namespace

@@ -35,16 +35,16 @@ Database::Database(core::BlockingPool& pool, std::size_t group_max)
 Database::~Database() = default;
 
 void Database::account(TxMode mode, Clock::time_point queued, Clock::time_point started, Clock::time_point ended,
-                       std::uint64_t transactions) noexcept {
+                       bool committed) noexcept {
   const auto q = static_cast<std::uint64_t>(std::chrono::nanoseconds(started - queued).count());
   const auto b = static_cast<std::uint64_t>(std::chrono::nanoseconds(ended - started).count());
   if (mode == TxMode::write) {
-    stats_.write_transactions.fetch_add(transactions, std::memory_order_relaxed);
-    stats_.write_commits.fetch_add(1, std::memory_order_relaxed);
+    stats_.write_transactions.fetch_add(1, std::memory_order_relaxed);
+    if (committed) stats_.write_commits.fetch_add(1, std::memory_order_relaxed);
     stats_.write_queued_ns.fetch_add(q, std::memory_order_relaxed);
     stats_.write_busy_ns.fetch_add(b, std::memory_order_relaxed);
   } else {
-    stats_.read_transactions.fetch_add(transactions, std::memory_order_relaxed);
+    stats_.read_transactions.fetch_add(1, std::memory_order_relaxed);
     stats_.read_queued_ns.fetch_add(q, std::memory_order_relaxed);
     stats_.read_busy_ns.fetch_add(b, std::memory_order_relaxed);
   }
@@ -105,7 +105,7 @@ void Database::drain_group() {
       queued_ns += static_cast<std::uint64_t>(std::chrono::nanoseconds(started - m.queued).count());
     }
     stats_.write_transactions.fetch_add(batch.size(), std::memory_order_relaxed);
-    stats_.write_commits.fetch_add(1, std::memory_order_relaxed);
+    if (committed) stats_.write_commits.fetch_add(1, std::memory_order_relaxed);
     stats_.write_queued_ns.fetch_add(queued_ns, std::memory_order_relaxed);
     stats_.write_busy_ns.fetch_add(static_cast<std::uint64_t>(std::chrono::nanoseconds(ended - started).count()),
                                    std::memory_order_relaxed);

@@ -373,6 +373,31 @@ TEST_P(DatabaseTest, GroupCommitKeepsEachTransactionsOutcomeItsOwn) {
   for (const Row& r : *ids) stored.insert(r.get<std::int64_t>(0));
   EXPECT_EQ(stored, expected);
   EXPECT_EQ(hooks.load(), static_cast<int>(expected.size()));  // hooks of undone members never run
+  // Stats: every member counts as a write transaction; commits are groups (at most 8 each).
+  const auto& st = grouped->stats();
+  EXPECT_EQ(st.write_transactions.load(), static_cast<std::uint64_t>(kCallers));
+  EXPECT_GE(st.write_commits.load(), static_cast<std::uint64_t>(kCallers / 8));
+  EXPECT_LT(st.write_commits.load(), static_cast<std::uint64_t>(kCallers));  // 60 callers at once: some grouped
+  EXPECT_GT(st.write_busy_ns.load(), 0U);
+  EXPECT_EQ(st.read_transactions.load(), 0U);
+}
+
+TEST_P(DatabaseTest, StatsCountTransactionsAndTheirTimes) {
+  asio::io_context& io = io_;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_TRUE(co_await db_->transaction([](Tx& tx) { return tx.exec("UPDATE counter SET n = n + 1"); }));
+    }
+    EXPECT_FALSE(co_await db_->transaction([](Tx&) -> Result<void> { return fail(Errc::conflict, "no"); }));
+    EXPECT_TRUE(co_await db_->transaction([](Tx& tx) { return tx.query("SELECT n FROM counter"); }, TxMode::read));
+  }, asio::detached);
+  io.run();
+  const auto& st = db_->stats();
+  EXPECT_EQ(st.write_transactions.load(), 4U);  // a rolled-back one counts too
+  EXPECT_EQ(st.write_commits.load(), 3U);
+  EXPECT_EQ(st.read_transactions.load(), 1U);
+  EXPECT_GT(st.write_busy_ns.load(), 0U);
+  EXPECT_GT(st.read_busy_ns.load(), 0U);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DatabaseTest, ::testing::Values(Backend::sqlite, Backend::postgres),

@@ -83,7 +83,7 @@ struct DatabaseOptions {
 // starts on a pool worker (for a group-commit member: until its group starts); "busy" is
 // the time on the worker from then to the end of COMMIT or ROLLBACK (for a write without
 // group commit this includes waiting for the process's writer lock). A group commit counts
-// one commit and as many write transactions as it had members.
+// one commit (when it committed) and as many write transactions as it had members.
 struct DatabaseStats {
   std::atomic<std::uint64_t> read_transactions{0};
   std::atomic<std::uint64_t> write_transactions{0};
@@ -121,7 +121,7 @@ class Database {
       co_return co_await pool_.run([this, &f, mode, queued] {  // coro-capture-ok
         const auto started = Clock::now();
         auto out = transaction_blocking(f, mode);
-        account(mode, queued, started, Clock::now(), 1);
+        account(mode, queued, started, Clock::now(), out.has_value());
         return out;
       });
     }
@@ -160,7 +160,7 @@ class Database {
  protected:
   using Clock = std::chrono::steady_clock;
   void account(TxMode mode, Clock::time_point queued, Clock::time_point started, Clock::time_point ended,
-               std::uint64_t transactions) noexcept;
+               bool committed) noexcept;
 
   // group_max > 0 turns group commit on (see DatabaseOptions).
   explicit Database(core::BlockingPool& pool, std::size_t group_max = 0);
