@@ -23,3 +23,31 @@ endif()
 find_package(SQLite3 REQUIRED)
 pkg_check_modules(PQ REQUIRED IMPORTED_TARGET libpq)
 find_package(rabbitmq-c REQUIRED CONFIG)
+
+# libpq and rabbitmq-c are loaded at run time, when a PostgreSQL database or a RabbitMQ broker
+# is first used (core::SharedLibrary; see libs/storage/src/libpq.hpp): services on the
+# embedded SQLite defaults never map them nor OpenSSL, GnuTLS, Kerberos and LDAP behind them.
+# The libraries compile against the headers only; the sonames come from the files found here.
+# (Tests and benchmarks that talk to the servers directly still link them.)
+file(REAL_PATH "${PQ_LINK_LIBRARIES}" _mercado_libpq_file)
+get_filename_component(_mercado_libpq_name "${_mercado_libpq_file}" NAME)
+string(REGEX MATCH "^libpq\\.so\\.[0-9]+" MERCADO_LIBPQ_SONAME "${_mercado_libpq_name}")
+if(NOT MERCADO_LIBPQ_SONAME)
+  message(FATAL_ERROR "cannot tell libpq's soname from ${_mercado_libpq_file}")
+endif()
+add_library(mercado_libpq_runtime INTERFACE)
+target_include_directories(mercado_libpq_runtime SYSTEM INTERFACE ${PQ_INCLUDE_DIRS})
+target_compile_definitions(mercado_libpq_runtime INTERFACE MERCADO_LIBPQ_SONAME="${MERCADO_LIBPQ_SONAME}")
+
+get_target_property(MERCADO_RABBITMQ_SONAME rabbitmq::rabbitmq IMPORTED_SONAME_NONE)
+if(NOT MERCADO_RABBITMQ_SONAME)
+  get_target_property(_mercado_rabbitmq_file rabbitmq::rabbitmq LOCATION)
+  file(REAL_PATH "${_mercado_rabbitmq_file}" _mercado_rabbitmq_file)
+  get_filename_component(_mercado_rabbitmq_name "${_mercado_rabbitmq_file}" NAME)
+  string(REGEX MATCH "^librabbitmq\\.so\\.[0-9]+" MERCADO_RABBITMQ_SONAME "${_mercado_rabbitmq_name}")
+endif()
+get_target_property(_mercado_rabbitmq_includes rabbitmq::rabbitmq INTERFACE_INCLUDE_DIRECTORIES)
+add_library(mercado_rabbitmq_runtime INTERFACE)
+target_include_directories(mercado_rabbitmq_runtime SYSTEM INTERFACE ${_mercado_rabbitmq_includes})
+target_compile_definitions(mercado_rabbitmq_runtime INTERFACE MERCADO_RABBITMQ_SONAME="${MERCADO_RABBITMQ_SONAME}")
+message(STATUS "Loaded at run time: ${MERCADO_LIBPQ_SONAME}, ${MERCADO_RABBITMQ_SONAME}")

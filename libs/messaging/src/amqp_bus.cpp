@@ -78,7 +78,7 @@ amqp_basic_properties_t message_properties(std::string_view id, std::string_view
   amqp_basic_properties_t p{};
   p._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
              AMQP_BASIC_TYPE_FLAG | AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_TIMESTAMP_FLAG;
-  p.content_type = amqp_cstring_bytes("application/json");
+  p.content_type = rmq().amqp_cstring_bytes("application/json");
   p.delivery_mode = 2;  // persistent
   p.message_id = bytes(id);
   p.type = bytes(type);
@@ -503,7 +503,7 @@ class ConsumerActor final : public ConnectionActor {
     TableBuilder main_args;
     main_args.add("x-dead-letter-exchange", dlx).add("x-dead-letter-routing-key", q);
     if (auto r = c.declare_queue(kMainChannel, q, main_args.table()); !r) return r;
-    if (auto r = c.declare_queue(kMainChannel, q + ".dlq", amqp_empty_table); !r) return r;
+    if (auto r = c.declare_queue(kMainChannel, q + ".dlq", kEmptyTable); !r) return r;
     if (auto r = c.bind_queue(kMainChannel, q + ".dlq", dlx, q); !r) return r;
     TableBuilder retry_args;
     retry_args.add("x-dead-letter-exchange", "").add("x-dead-letter-routing-key", q);
@@ -824,7 +824,7 @@ class AmqpBus final : public EventBus {
       if (!c) return std::unexpected(c.error());
       if (auto r = (*c)->open_channel(kMainChannel); !r) return std::unexpected(r.error());
       const std::string dlq = queue + ".dlq";
-      if (auto r = (*c)->declare_queue(kMainChannel, dlq, amqp_empty_table); !r) return std::unexpected(r.error());
+      if (auto r = (*c)->declare_queue(kMainChannel, dlq, kEmptyTable); !r) return std::unexpected(r.error());
       std::vector<DeadLetter> out;
       while (out.size() < max) {
         auto got = (*c)->get(kMainChannel, dlq);

@@ -1,6 +1,5 @@
 #include "amqp_connection.hpp"
 
-#include <amqp_tcp_socket.h>
 #include <sys/time.h>
 
 #include <cstring>
@@ -34,10 +33,11 @@ Error unavailable(std::string internal) {
 }  // namespace
 
 Result<AmqpUrl> parse_amqp_url(std::string_view url) {
+  if (auto api = load_librabbitmq(); !api) return std::unexpected(std::move(api.error()));
   std::string buf(url);
   amqp_connection_info info{};
-  amqp_default_connection_info(&info);
-  if (amqp_parse_url(buf.data(), &info) != AMQP_STATUS_OK) {
+  rmq().amqp_default_connection_info(&info);
+  if (rmq().amqp_parse_url(buf.data(), &info) != AMQP_STATUS_OK) {
     return fail(Errc::invalid_argument, "malformed AMQP URL '" + storage::redact_url_password(url) + "'");
   }
   if (info.ssl) return fail(Errc::invalid_argument, "amqps:// (TLS) is not supported; use amqp://");
@@ -78,18 +78,19 @@ amqp_table_t TableBuilder::table() noexcept {
 
 Result<std::unique_ptr<AmqpConnection>> AmqpConnection::open(const AmqpUrl& url, std::chrono::seconds heartbeat,
                                                              std::chrono::milliseconds timeout) {
-  amqp_connection_state_t conn = amqp_new_connection();
+  if (auto api = load_librabbitmq(); !api) return std::unexpected(std::move(api.error()));
+  amqp_connection_state_t conn = rmq().amqp_new_connection();
   if (!conn) return std::unexpected(unavailable("amqp_new_connection failed"));
   std::unique_ptr<AmqpConnection> c(new AmqpConnection(conn));
   c->broken_ = true;  // until logged in: nothing to close politely
-  amqp_socket_t* socket = amqp_tcp_socket_new(conn);
+  amqp_socket_t* socket = rmq().amqp_tcp_socket_new(conn);
   if (!socket) return std::unexpected(unavailable("amqp_tcp_socket_new failed"));
   timeval tv = to_timeval(timeout);
-  int status = amqp_socket_open_noblock(socket, url.host.c_str(), url.port, &tv);
+  int status = rmq().amqp_socket_open_noblock(socket, url.host.c_str(), url.port, &tv);
   if (status != AMQP_STATUS_OK) return std::unexpected(c->status_error(status, "connect to " + url.redacted));
-  amqp_set_handshake_timeout(conn, &tv);
-  amqp_set_rpc_timeout(conn, &tv);
-  amqp_rpc_reply_t r = amqp_login(conn, url.vhost.c_str(), 0, 131072, static_cast<int>(heartbeat.count()),
+  rmq().amqp_set_handshake_timeout(conn, &tv);
+  rmq().amqp_set_rpc_timeout(conn, &tv);
+  amqp_rpc_reply_t r = rmq().amqp_login(conn, url.vhost.c_str(), 0, 131072, static_cast<int>(heartbeat.count()),
                                   AMQP_SASL_METHOD_PLAIN, url.user.c_str(), url.password.c_str());
   if (r.reply_type != AMQP_RESPONSE_NORMAL) {
     if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION) {
@@ -105,21 +106,21 @@ AmqpConnection::~AmqpConnection() {
   if (!broken_) {
     // Politely, but never for long: a dead peer must not hold up shutdown.
     timeval tv = to_timeval(std::chrono::milliseconds(1000));
-    amqp_set_rpc_timeout(conn_, &tv);
-    amqp_connection_close(conn_, AMQP_REPLY_SUCCESS);
+    rmq().amqp_set_rpc_timeout(conn_, &tv);
+    rmq().amqp_connection_close(conn_, AMQP_REPLY_SUCCESS);
   }
-  amqp_destroy_connection(conn_);
+  rmq().amqp_destroy_connection(conn_);
 }
 
-int AmqpConnection::fd() const noexcept { return amqp_get_sockfd(conn_); }
+int AmqpConnection::fd() const noexcept { return rmq().amqp_get_sockfd(conn_); }
 
 Error AmqpConnection::status_error(int status, std::string_view what) {
   broken_ = true;
-  return unavailable(std::string(what) + ": " + amqp_error_string2(status));
+  return unavailable(std::string(what) + ": " + rmq().amqp_error_string2(status));
 }
 
 Result<void> AmqpConnection::check_rpc(std::string_view what) {
-  amqp_rpc_reply_t r = amqp_get_rpc_reply(conn_);
+  amqp_rpc_reply_t r = rmq().amqp_get_rpc_reply(conn_);
   switch (r.reply_type) {
     case AMQP_RESPONSE_NORMAL: return {};
     case AMQP_RESPONSE_LIBRARY_EXCEPTION: return std::unexpected(status_error(r.library_error, what));
@@ -149,73 +150,73 @@ Result<void> AmqpConnection::check_rpc(std::string_view what) {
 }
 
 Result<void> AmqpConnection::open_channel(amqp_channel_t ch) {
-  amqp_channel_open(conn_, ch);
+  rmq().amqp_channel_open(conn_, ch);
   return check_rpc("channel.open");
 }
 
 Result<void> AmqpConnection::confirm_select(amqp_channel_t ch) {
-  amqp_confirm_select(conn_, ch);
+  rmq().amqp_confirm_select(conn_, ch);
   return check_rpc("confirm.select");
 }
 
 Result<void> AmqpConnection::declare_exchange(amqp_channel_t ch, std::string_view name, std::string_view type) {
-  amqp_exchange_declare(conn_, ch, bytes(name), bytes(type), 0, 1, 0, 0, amqp_empty_table);
+  rmq().amqp_exchange_declare(conn_, ch, bytes(name), bytes(type), 0, 1, 0, 0, kEmptyTable);
   return check_rpc("exchange.declare " + std::string(name));
 }
 
 Result<void> AmqpConnection::declare_queue(amqp_channel_t ch, std::string_view name, amqp_table_t args) {
-  amqp_queue_declare(conn_, ch, bytes(name), 0, 1, 0, 0, args);
+  rmq().amqp_queue_declare(conn_, ch, bytes(name), 0, 1, 0, 0, args);
   return check_rpc("queue.declare " + std::string(name));
 }
 
 Result<void> AmqpConnection::delete_queue(amqp_channel_t ch, std::string_view name) {
-  amqp_queue_delete(conn_, ch, bytes(name), 0, 0);  // not only if unused or empty
+  rmq().amqp_queue_delete(conn_, ch, bytes(name), 0, 0);  // not only if unused or empty
   return check_rpc("queue.delete " + std::string(name));
 }
 
 Result<void> AmqpConnection::bind_queue(amqp_channel_t ch, std::string_view queue, std::string_view exchange,
                                         std::string_view key) {
-  amqp_queue_bind(conn_, ch, bytes(queue), bytes(exchange), bytes(key), amqp_empty_table);
+  rmq().amqp_queue_bind(conn_, ch, bytes(queue), bytes(exchange), bytes(key), kEmptyTable);
   return check_rpc("queue.bind " + std::string(queue));
 }
 
 Result<void> AmqpConnection::qos(amqp_channel_t ch, std::uint16_t prefetch) {
-  amqp_basic_qos(conn_, ch, 0, prefetch, 0);
+  rmq().amqp_basic_qos(conn_, ch, 0, prefetch, 0);
   return check_rpc("basic.qos");
 }
 
 Result<void> AmqpConnection::consume(amqp_channel_t ch, std::string_view queue) {
-  amqp_basic_consume(conn_, ch, bytes(queue), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+  rmq().amqp_basic_consume(conn_, ch, bytes(queue), kEmptyBytes, 0, 0, 0, kEmptyTable);
   return check_rpc("basic.consume " + std::string(queue));
 }
 
 Result<void> AmqpConnection::publish(amqp_channel_t ch, std::string_view exchange, std::string_view routing_key,
                                      const amqp_basic_properties_t& props, std::string_view body) {
-  int s = amqp_basic_publish(conn_, ch, bytes(exchange), bytes(routing_key), 0, 0, &props, bytes(body));
+  int s = rmq().amqp_basic_publish(conn_, ch, bytes(exchange), bytes(routing_key), 0, 0, &props, bytes(body));
   if (s != AMQP_STATUS_OK) return std::unexpected(status_error(s, "basic.publish"));
   return {};
 }
 
 Result<void> AmqpConnection::ack(amqp_channel_t ch, std::uint64_t tag) {
-  int s = amqp_basic_ack(conn_, ch, tag, 0);
+  int s = rmq().amqp_basic_ack(conn_, ch, tag, 0);
   if (s != AMQP_STATUS_OK) return std::unexpected(status_error(s, "basic.ack"));
   return {};
 }
 
 Result<void> AmqpConnection::nack(amqp_channel_t ch, std::uint64_t tag, bool requeue) {
-  int s = amqp_basic_nack(conn_, ch, tag, 0, requeue ? 1 : 0);
+  int s = rmq().amqp_basic_nack(conn_, ch, tag, 0, requeue ? 1 : 0);
   if (s != AMQP_STATUS_OK) return std::unexpected(status_error(s, "basic.nack"));
   return {};
 }
 
 bool AmqpConnection::buffered() const noexcept {
-  return amqp_frames_enqueued(conn_) || amqp_data_in_buffer(conn_);
+  return rmq().amqp_frames_enqueued(conn_) || rmq().amqp_data_in_buffer(conn_);
 }
 
 Result<std::optional<amqp_frame_t>> AmqpConnection::next_frame(std::chrono::milliseconds timeout) {
   amqp_frame_t frame{};
   timeval tv = to_timeval(timeout);
-  int s = amqp_simple_wait_frame_noblock(conn_, &frame, &tv);
+  int s = rmq().amqp_simple_wait_frame_noblock(conn_, &frame, &tv);
   if (s == AMQP_STATUS_TIMEOUT) return std::optional<amqp_frame_t>();
   if (s != AMQP_STATUS_OK) return std::unexpected(status_error(s, "read frame"));
   return std::optional<amqp_frame_t>(frame);
@@ -223,7 +224,7 @@ Result<std::optional<amqp_frame_t>> AmqpConnection::next_frame(std::chrono::mill
 
 Result<AmqpContent> AmqpConnection::read_content(amqp_channel_t ch) {
   amqp_message_t msg{};
-  amqp_rpc_reply_t r = amqp_read_message(conn_, ch, &msg, 0);
+  amqp_rpc_reply_t r = rmq().amqp_read_message(conn_, ch, &msg, 0);
   if (r.reply_type != AMQP_RESPONSE_NORMAL) {
     return std::unexpected(status_error(r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION ? r.library_error
                                                                                        : AMQP_STATUS_UNEXPECTED_STATE,
@@ -253,13 +254,13 @@ Result<AmqpContent> AmqpConnection::read_content(amqp_channel_t ch) {
       }
     }
   }
-  amqp_destroy_message(&msg);
+  rmq().amqp_destroy_message(&msg);
   return c;
 }
 
 Result<std::optional<std::pair<std::uint64_t, AmqpContent>>> AmqpConnection::get(amqp_channel_t ch,
                                                                                   std::string_view queue) {
-  amqp_rpc_reply_t r = amqp_basic_get(conn_, ch, bytes(queue), 0);
+  amqp_rpc_reply_t r = rmq().amqp_basic_get(conn_, ch, bytes(queue), 0);
   if (r.reply_type != AMQP_RESPONSE_NORMAL) {
     if (auto c = check_rpc("basic.get " + std::string(queue)); !c) return std::unexpected(c.error());
     return std::unexpected(unavailable("basic.get failed"));

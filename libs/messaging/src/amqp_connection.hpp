@@ -5,7 +5,7 @@
 // mismatches such as redeclaring a queue with other arguments).
 // Not thread-safe: one thread uses a connection at a time (rabbitmq-c's rule).
 
-#include <amqp.h>
+#include "librabbitmq.hpp"
 
 #include <chrono>
 #include <deque>
@@ -90,7 +90,7 @@ class AmqpConnection {
   // basic.get: one message of `queue` (and its delivery tag), or nullopt when it is empty.
   Result<std::optional<std::pair<std::uint64_t, AmqpContent>>> get(amqp_channel_t ch, std::string_view queue);
 
-  void release_buffers() noexcept { amqp_maybe_release_buffers(conn_); }
+  void release_buffers() noexcept { rmq().amqp_maybe_release_buffers(conn_); }
 
  private:
   explicit AmqpConnection(amqp_connection_state_t conn) : conn_(conn) {}

@@ -1,6 +1,6 @@
 #include "postgres_database.hpp"
 
-#include <libpq-fe.h>
+#include "libpq.hpp"
 
 #include <array>
 #include <charconv>
@@ -26,21 +26,21 @@ constexpr Oid kFloat4Oid = 700;
 constexpr Oid kFloat8Oid = 701;
 
 struct ResultDeleter {
-  void operator()(PGresult* r) const noexcept { PQclear(r); }
+  void operator()(PGresult* r) const noexcept { pq().PQclear(r); }
 };
 using PgResult = std::unique_ptr<PGresult, ResultDeleter>;
 
 Error connection_error(PGconn* conn, std::string_view what) {
-  std::string detail = conn ? PQerrorMessage(conn) : "out of memory";
+  std::string detail = conn ? pq().PQerrorMessage(conn) : "out of memory";
   while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
   return db_error(Errc::unavailable, kConnection, "database unavailable", std::string(what) + ": " + detail);
 }
 
 Error result_error(PGconn* conn, const PGresult* res, std::string_view sql) {
-  if (PQstatus(conn) != CONNECTION_OK) return connection_error(conn, "connection lost");
-  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  if (pq().PQstatus(conn) != CONNECTION_OK) return connection_error(conn, "connection lost");
+  const char* state = res ? pq().PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
   std::string code = state ? state : "";
-  std::string detail = res ? PQresultErrorMessage(res) : PQerrorMessage(conn);
+  std::string detail = res ? pq().PQresultErrorMessage(res) : pq().PQerrorMessage(conn);
   while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
   std::string internal = detail + " [" + code + "]";
   if (!sql.empty()) internal += " in: " + excerpt(sql);
@@ -82,21 +82,21 @@ std::vector<std::byte> decode_bytea_hex(std::string_view text) {
 class PgConnection {
  public:
   explicit PgConnection(PGconn* conn) : conn_(conn) {}
-  ~PgConnection() { PQfinish(conn_); }
+  ~PgConnection() { pq().PQfinish(conn_); }
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;
 
-  bool healthy() const noexcept { return PQstatus(conn_) == CONNECTION_OK; }
+  bool healthy() const noexcept { return pq().PQstatus(conn_) == CONNECTION_OK; }
 
   // Runs a parameterless command through the simple query protocol.
   Result<std::string> command(std::string_view sql) {
     std::string text(sql);
-    PgResult res(PQexec(conn_, text.c_str()));
-    auto status = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+    PgResult res(pq().PQexec(conn_, text.c_str()));
+    auto status = res ? pq().PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && status != PGRES_EMPTY_QUERY) {
       return std::unexpected(result_error(conn_, res.get(), sql));
     }
-    return std::string(PQcmdStatus(res.get()));
+    return std::string(pq().PQcmdStatus(res.get()));
   }
 
   Result<std::int64_t> run(std::string_view sql, std::span<const Param> params, Rows* rows) {
@@ -123,15 +123,15 @@ class PgConnection {
     if (it == prepared_.end()) {
       std::string name = "mercado_" + std::to_string(prepared_.size() + 1);
       std::string text(sql);
-      PgResult res(PQprepare(conn_, name.c_str(), text.c_str(), static_cast<int>(params.size()), types));
-      if (!res || PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
+      PgResult res(pq().PQprepare(conn_, name.c_str(), text.c_str(), static_cast<int>(params.size()), types));
+      if (!res || pq().PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
         return std::unexpected(result_error(conn_, res.get(), sql));
       }
-      PgResult described(PQdescribePrepared(conn_, name.c_str()));
-      if (!described || PQresultStatus(described.get()) != PGRES_COMMAND_OK) {
+      PgResult described(pq().PQdescribePrepared(conn_, name.c_str()));
+      if (!described || pq().PQresultStatus(described.get()) != PGRES_COMMAND_OK) {
         return std::unexpected(result_error(conn_, described.get(), sql));
       }
-      it = prepared_.emplace(std::move(key), Prepared{std::move(name), PQnparams(described.get())}).first;
+      it = prepared_.emplace(std::move(key), Prepared{std::move(name), pq().PQnparams(described.get())}).first;
     }
     if (it->second.params != static_cast<int>(params.size())) {
       return std::unexpected(db_error(Errc::internal, "", "database statement failed",
@@ -171,14 +171,14 @@ class PgConnection {
       }
       if (p.kind() != Param::Kind::null && p.kind() != Param::Kind::blob) values[i] = scratch[i].c_str();
     }
-    PgResult res(PQexecPrepared(conn_, it->second.name.c_str(), static_cast<int>(params.size()), values.data(),
+    PgResult res(pq().PQexecPrepared(conn_, it->second.name.c_str(), static_cast<int>(params.size()), values.data(),
                                 lengths.data(), formats.data(), 0));
-    auto status = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+    auto status = res ? pq().PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
       return std::unexpected(result_error(conn_, res.get(), sql));
     }
     if (rows) read_rows(res.get(), *rows);
-    const char* affected = PQcmdTuples(res.get());
+    const char* affected = pq().PQcmdTuples(res.get());
     return affected && *affected ? std::strtoll(affected, nullptr, 10) : std::int64_t{0};
   }
 
@@ -190,23 +190,23 @@ class PgConnection {
 
  private:
   static void read_rows(const PGresult* res, Rows& rows) {
-    int n = PQntuples(res);
-    int columns = PQnfields(res);
+    int n = pq().PQntuples(res);
+    int columns = pq().PQnfields(res);
     std::vector<std::string> names;
     std::vector<Oid> types;
     for (int c = 0; c < columns; ++c) {
-      names.emplace_back(PQfname(res, c));
-      types.push_back(PQftype(res, c));
+      names.emplace_back(pq().PQfname(res, c));
+      types.push_back(pq().PQftype(res, c));
     }
     rows = Rows(std::move(names));
     rows.reserve_rows(static_cast<std::size_t>(n));
     for (int r = 0; r < n; ++r) {
       for (int c = 0; c < columns; ++c) {
-        if (PQgetisnull(res, r, c)) {
+        if (pq().PQgetisnull(res, r, c)) {
           rows.push(std::monostate{});
           continue;
         }
-        std::string_view text(PQgetvalue(res, r, c), static_cast<std::size_t>(PQgetlength(res, r, c)));
+        std::string_view text(pq().PQgetvalue(res, r, c), static_cast<std::size_t>(pq().PQgetlength(res, r, c)));
         switch (types[static_cast<std::size_t>(c)]) {
           case kInt2Oid:
           case kInt4Oid:
@@ -285,6 +285,7 @@ PostgresDatabase::~PostgresDatabase() = default;
 
 Result<std::shared_ptr<PostgresDatabase>> PostgresDatabase::open(const DatabaseUrl& url, core::BlockingPool& pool,
                                                                  const DatabaseOptions& options) {
+  if (auto api = load_libpq(); !api) return std::unexpected(std::move(api.error()));
   auto db = std::make_shared<PostgresDatabase>(pool, url.conninfo, url.redacted, options);
   auto conn = db->connect();
   if (!conn) return std::unexpected(std::move(conn.error()));
@@ -298,13 +299,13 @@ Result<std::unique_ptr<PgConnection>> PostgresDatabase::connect() const {
   // Later keywords override the URL's own parameters; earlier ones are defaults it may override.
   const char* keys[] = {"connect_timeout", "fallback_application_name", "dbname", nullptr};
   const char* values[] = {timeout.c_str(), "mercado", conninfo_.c_str(), nullptr};
-  PGconn* conn = PQconnectdbParams(keys, values, 1);
-  if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
+  PGconn* conn = pq().PQconnectdbParams(keys, values, 1);
+  if (conn == nullptr || pq().PQstatus(conn) != CONNECTION_OK) {
     Error e = connection_error(conn, "cannot connect to " + redacted_);
-    PQfinish(conn);
+    pq().PQfinish(conn);
     return std::unexpected(std::move(e));
   }
-  PQsetNoticeProcessor(conn, ignore_notice, nullptr);
+  pq().PQsetNoticeProcessor(conn, ignore_notice, nullptr);
   return std::make_unique<PgConnection>(conn);
 }
 

@@ -1,0 +1,45 @@
+#pragma once
+// A shared library loaded at run time (dlopen) and its symbols (dlsym). Backends whose
+// client libraries are large and only sometimes used (libpq, rabbitmq-c, and what they pull
+// in: OpenSSL, GnuTLS, Kerberos, LDAP) are loaded this way when first needed, so that a
+// process that never talks to PostgreSQL or RabbitMQ never maps them.
+//
+//   auto lib = core::SharedLibrary::open("libpq.so.5");
+//   if (!lib) return fail(std::move(lib.error()));            // unavailable, names the file
+//   decltype(&PQstatus) status = nullptr;
+//   if (auto r = lib->bind("PQstatus", status); !r) ...        // unavailable, names the symbol
+//
+// The library stays loaded for the life of the process (its functions may be called from
+// anywhere; nothing here unloads it).
+
+#include <string>
+
+#include <mercado/core/error.hpp>
+
+namespace mercado::core {
+
+class SharedLibrary {
+ public:
+  // Loads `soname` (searched as the dynamic linker does). Errc::unavailable when it cannot.
+  static Result<SharedLibrary> open(const std::string& soname);
+
+  // Looks up a function or object; Errc::unavailable when the library lacks it.
+  template <class T>
+  Result<void> bind(const char* symbol, T*& out) const {
+    auto p = address(symbol);
+    if (!p) return fail(std::move(p.error()));
+    out = reinterpret_cast<T*>(*p);  // NOLINT(cppcoreguidelines-pro-type-reinterpret-cast): dlsym's contract
+    return {};
+  }
+
+  const std::string& soname() const noexcept { return soname_; }
+
+ private:
+  SharedLibrary(void* handle, std::string soname) : handle_(handle), soname_(std::move(soname)) {}
+  Result<void*> address(const char* symbol) const;
+
+  void* handle_;
+  std::string soname_;
+};
+
+}  // namespace mercado::core
