@@ -28,7 +28,7 @@ const std::vector<std::string> kServices = {"user-service", "inventory-service",
 
 }  // namespace
 
-Shop::Shop() {
+Shop::Shop(ShopOptions options) : options_(std::move(options)) {
   std::random_device rd;
   dir_ = (fs::temp_directory_path() / ("mercado-shop-" + std::to_string(::getpid()) + "-" + std::to_string(rd()))).string();
   fs::create_directories(fs::path(dir_) / "logs");
@@ -71,6 +71,10 @@ void Shop::launch(const std::string& s) {
     o.env.emplace_back("INVENTORY_URL", urls_.at("inventory-service"));
     o.env.emplace_back("PAYMENT_URL", urls_.at("payment-service"));
     o.env.emplace_back("SHIPPING_URL", urls_.at("shipping-service"));
+  }
+  for (const auto& kv : options_.all) o.env.push_back(kv);
+  if (auto it = options_.per_service.find(s); it != options_.per_service.end()) {
+    for (const auto& kv : it->second) o.env.push_back(kv);
   }
   auto p = mercado::core::Process::spawn(o);
   if (!p) throw std::runtime_error("cannot start " + s + ": " + p.error().message);

@@ -23,9 +23,16 @@ struct Reply {
   std::string error;
 };
 
+// Extra environment for the services: `all` for every one, `per_service` by name (e.g. each
+// service's own DATABASE_URL). Later entries win over the harness's defaults.
+struct ShopOptions {
+  std::vector<std::pair<std::string, std::string>> all;
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> per_service;
+};
+
 class Shop {
  public:
-  Shop();   // starts every service and waits for /ready
+  explicit Shop(ShopOptions options = {});  // starts every service and waits for /ready
   ~Shop();  // SIGTERM, then SIGKILL
 
   std::string url(const std::string& service) const { return urls_.at(service); }
@@ -60,6 +67,7 @@ class Shop {
 
  private:
   void launch(const std::string& service);
+  ShopOptions options_;
   std::string dir_;
   std::string secret_file_;
   std::string service_auth_;

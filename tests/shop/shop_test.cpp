@@ -6,6 +6,7 @@
 #include <csignal>
 #include <thread>
 
+#include "scratch_database.hpp"
 #include "shop_harness.hpp"
 
 namespace shop::testing {
@@ -70,6 +71,60 @@ TEST_F(ShopTest, HappyPathConfirmsTakesStockAndMoneyAndShips) {
   EXPECT_EQ(list.json.as_array().size(), 1U);
   auto metrics = shop_->call("GET", shop_->url("order-service") + "/metrics");
   EXPECT_NE(metrics.body.find("orders_confirmed_total 1"), std::string::npos);
+}
+
+// The same shop on the servers a production deployment uses: each service on its own
+// PostgreSQL schema, all of them on one RabbitMQ broker (scripts/test-servers.sh starts both).
+// The services load libpq and rabbitmq-c only now (core::SharedLibrary), so this also
+// proves that path in the real binaries.
+class ShopOnServersTest : public ShopTest {
+ protected:
+  void SetUp() override {
+    namespace st = mercado::storage::testing;
+    const std::string amqp = st::env("MERCADO_TEST_AMQP_URL");
+    ShopOptions options;
+    for (const std::string s : {"user-service", "inventory-service", "payment-service", "shipping-service",
+                                "order-service"}) {
+      std::string why;
+      auto db = st::ScratchDatabase::create(st::Backend::postgres, why);
+      if (!db || amqp.empty()) {
+        if (st::servers_required()) FAIL() << "PostgreSQL and RabbitMQ are required: " << why;
+        GTEST_SKIP() << "needs MERCADO_TEST_POSTGRES_URL and MERCADO_TEST_AMQP_URL: " << why;
+      }
+      options.per_service[s] = {{"DATABASE_URL", db->url()}};
+      databases_.push_back(std::move(*db));
+    }
+    options.all = {{"BROKER_URL", amqp}};
+    shop_.emplace(std::move(options));
+    stock_before_ = shop_->stock_totals();
+  }
+  void TearDown() override {
+    ShopTest::TearDown();
+    shop_.reset();  // the services stop before their schemas are dropped
+  }
+  std::vector<mercado::storage::testing::ScratchDatabase> databases_;
+};
+
+TEST_F(ShopOnServersTest, HappyPathAndACompensationOnPostgresqlAndRabbitmq) {
+  auto c = customer(5'000);
+  const auto yerba_before = available("p-2");
+  auto id = order(c, items({{"p-2", 2}, {"p-5", 1}}));
+  auto confirmed = shop_->wait_final(c, id);
+  ASSERT_EQ(confirmed.json.at("status").as_string(), "CONFIRMED") << confirmed.body;
+  EXPECT_EQ(available("p-2"), yerba_before - 2);
+  EXPECT_EQ(shop_->balance(c), 5'000 - 3397);
+  auto poor = order(c, items({{"p-4", 1}}));  // 45.00 > what is left
+  auto cancelled = shop_->wait_final(c, poor);
+  ASSERT_EQ(cancelled.json.at("status").as_string(), "CANCELLED") << cancelled.body;
+  EXPECT_NE(cancelled.json.at("reason").as_string().find("insufficient-funds"), std::string::npos);
+  auto ready = shop_->call("GET", shop_->url("order-service") + "/ready");
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  // The integration events went through the broker: the user's registration reached
+  // payment-service (it opened the account the deposit went to) and order-service published.
+  auto metrics = shop_->call("GET", shop_->url("order-service") + "/metrics").body;
+  EXPECT_NE(metrics.find("mercado_messages_published_total{transport=\"amqp\",event_type=\"OrderConfirmed\"} 1"),
+            std::string::npos)
+      << metrics;
 }
 
 TEST_F(ShopTest, ShortStockCancelsWithTheReasonAndChargesNothing) {
