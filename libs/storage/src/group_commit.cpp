@@ -34,19 +34,20 @@ Database::Database(core::BlockingPool& pool, std::size_t group_max)
 
 Database::~Database() = default;
 
-void Database::account(TxMode mode, Clock::time_point queued, Clock::time_point started, Clock::time_point ended,
-                       bool committed) noexcept {
-  const auto q = static_cast<std::uint64_t>(std::chrono::nanoseconds(started - queued).count());
-  const auto b = static_cast<std::uint64_t>(std::chrono::nanoseconds(ended - started).count());
+void Database::account_queued(TxMode mode, Clock::duration waited) noexcept {
+  const auto ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(waited).count());
+  (mode == TxMode::write ? stats_.write_queued_ns : stats_.read_queued_ns).fetch_add(ns, std::memory_order_relaxed);
+}
+
+void Database::account_run(TxMode mode, Clock::duration ran, bool committed) noexcept {
+  const auto ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(ran).count());
   if (mode == TxMode::write) {
     stats_.write_transactions.fetch_add(1, std::memory_order_relaxed);
     if (committed) stats_.write_commits.fetch_add(1, std::memory_order_relaxed);
-    stats_.write_queued_ns.fetch_add(q, std::memory_order_relaxed);
-    stats_.write_busy_ns.fetch_add(b, std::memory_order_relaxed);
+    stats_.write_busy_ns.fetch_add(ns, std::memory_order_relaxed);
   } else {
     stats_.read_transactions.fetch_add(1, std::memory_order_relaxed);
-    stats_.read_queued_ns.fetch_add(q, std::memory_order_relaxed);
-    stats_.read_busy_ns.fetch_add(b, std::memory_order_relaxed);
+    stats_.read_busy_ns.fetch_add(ns, std::memory_order_relaxed);
   }
 }
 

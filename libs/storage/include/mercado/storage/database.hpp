@@ -79,11 +79,12 @@ struct DatabaseOptions {
 };
 
 // Counters of one Database since it was opened, for metrics (service::Backend exports them
-// as db_* on /metrics). Times are nanoseconds. "Queued" is from the call until the work
-// starts on a pool worker (for a group-commit member: until its group starts); "busy" is
-// the time on the worker from then to the end of COMMIT or ROLLBACK (for a write without
-// group commit this includes waiting for the process's writer lock). A group commit counts
-// one commit (when it committed) and as many write transactions as it had members.
+// as db_* on /metrics). Times are nanoseconds. "Queued" is from a transaction() call until
+// its work starts on a pool worker (for a group-commit member: until its group starts);
+// "busy" is from BEGIN to the end of COMMIT or ROLLBACK (for a write without group commit it
+// includes waiting for the process's writer lock). Every transaction counts, whether it came
+// through transaction() or transaction_blocking(); a group commit counts its members as
+// write transactions and itself as one commit (when it committed).
 struct DatabaseStats {
   std::atomic<std::uint64_t> read_transactions{0};
   std::atomic<std::uint64_t> write_transactions{0};
@@ -119,10 +120,8 @@ class Database {
     if (mode != TxMode::write || group_max_ == 0) {
       const auto queued = Clock::now();
       co_return co_await pool_.run([this, &f, mode, queued] {  // coro-capture-ok
-        const auto started = Clock::now();
-        auto out = transaction_blocking(f, mode);
-        account(mode, queued, started, Clock::now(), out.has_value());
-        return out;
+        account_queued(mode, Clock::now() - queued);
+        return transaction_blocking(f, mode);
       });
     }
     std::optional<R> out;
@@ -147,11 +146,13 @@ class Database {
     using R = std::invoke_result_t<F&, Tx&>;
     static_assert(IsResult<R>::value, "the transaction function must return mercado::Result<T>");
     std::optional<R> out;
+    const auto started = Clock::now();
     Result<void> status = run(mode, [&](Tx& tx) -> Result<void> {
       out.emplace(f(tx));
       if (out->has_value()) return {};
       return std::unexpected(out->error());
     });
+    account_run(mode, Clock::now() - started, status.has_value());
     if (out && !out->has_value()) return std::move(*out);  // the function's own error
     if (!status) return R(std::unexpected(std::move(status.error())));
     return std::move(*out);
@@ -159,8 +160,8 @@ class Database {
 
  protected:
   using Clock = std::chrono::steady_clock;
-  void account(TxMode mode, Clock::time_point queued, Clock::time_point started, Clock::time_point ended,
-               bool committed) noexcept;
+  void account_queued(TxMode mode, Clock::duration waited) noexcept;
+  void account_run(TxMode mode, Clock::duration ran, bool committed) noexcept;
 
   // group_max > 0 turns group commit on (see DatabaseOptions).
   explicit Database(core::BlockingPool& pool, std::size_t group_max = 0);
