@@ -192,7 +192,7 @@ asio::awaitable<Result<PaymentView>> Payments::pay(std::string order_id, std::st
       e.type = "insufficient-funds";
       co_return fail(std::move(e));
     }
-    if (auto r = a->withdraw(amount, payment_id); !r) co_return fail(std::move(r.error()));
+    if (auto r = a->withdraw(amount, payment_id, std::nullopt); !r) co_return fail(std::move(r.error()));
     set_ids(*a, customer_id, payment_id, "");
     set_metadata(*a, traceparent);
     auto saved = co_await es::save(store_, *a);
@@ -212,7 +212,7 @@ asio::awaitable<Result<PaymentView>> Payments::refund(std::string payment_id, st
     if (view.status == "REFUNDED") co_return view;
     auto a = co_await accounts_.load(store_, account_stream(view.customer_id));
     if (!a) co_return fail(std::move(a.error()));
-    if (auto r = a->refund(payment_id); !r) co_return fail(std::move(r.error()));
+    if (auto r = a->refund(payment_id, domain::Withdrawal{view.amount, false}); !r) co_return fail(std::move(r.error()));
     set_ids(*a, view.customer_id, payment_id, "");
     set_metadata(*a, traceparent);
     auto saved = co_await es::save(store_, *a);

@@ -22,10 +22,12 @@ Result<void> BankAccount::deposit(std::int64_t amount) {
   return {};
 }
 
-Result<void> BankAccount::withdraw(std::int64_t amount, std::string_view payment_id) {
+Result<void> BankAccount::withdraw(std::int64_t amount, std::string_view payment_id,
+                                   const std::optional<Withdrawal>& earlier) {
   if (!opened_) return fail(Errc::not_found, "no such account");
   if (amount <= 0) return fail(Errc::invalid_argument, "amount must be positive");
-  if (payments_.contains(payment_id)) return fail(Errc::conflict, "payment already taken");
+  if (payment_id.empty()) return fail(Errc::invalid_argument, "payment_id is required");
+  if (earlier) return fail(Errc::conflict, "payment already taken");
   if (amount > balance_) {
     Error e(Errc::conflict, "insufficient funds: balance " + std::to_string(balance_) + ", amount " + std::to_string(amount));
     e.type = "insufficient-funds";
@@ -35,11 +37,12 @@ Result<void> BankAccount::withdraw(std::int64_t amount, std::string_view payment
   return {};
 }
 
-Result<void> BankAccount::refund(std::string_view payment_id) {
-  auto it = payments_.find(payment_id);
-  if (it == payments_.end()) return fail(Errc::not_found, "no such payment");
-  if (it->second.refunded) return fail(Errc::conflict, "payment already refunded");
-  raise("MoneyRefunded", {{"amount", it->second.amount}, {"payment_id", payment_id}});
+Result<void> BankAccount::refund(std::string_view payment_id, const std::optional<Withdrawal>& taken) {
+  if (!opened_) return fail(Errc::not_found, "no such account");
+  if (!taken) return fail(Errc::not_found, "no such payment");
+  if (taken->refunded) return fail(Errc::conflict, "payment already refunded");
+  if (taken->amount <= 0) return fail(Errc::invalid_argument, "a refund needs the amount that was taken");
+  raise("MoneyRefunded", {{"amount", taken->amount}, {"payment_id", payment_id}});
   return {};
 }
 
@@ -49,24 +52,10 @@ void BankAccount::when(std::string_view type, const boost::json::object& d) {
   } else if (type == "MoneyDeposited") {
     balance_ += d.at("amount").as_int64();
   } else if (type == "MoneyWithdrawn") {
-    const auto amount = d.at("amount").as_int64();
-    balance_ -= amount;
-    payments_[std::string(d.at("payment_id").as_string())] = {amount, false};
+    balance_ -= d.at("amount").as_int64();
   } else if (type == "MoneyRefunded") {
-    const auto amount = d.at("amount").as_int64();
-    balance_ += amount;
-    payments_[std::string(d.at("payment_id").as_string())].refunded = true;
+    balance_ += d.at("amount").as_int64();
   }
-}
-
-std::int64_t BankAccount::withdrawn(std::string_view payment_id) const {
-  auto it = payments_.find(payment_id);
-  return it == payments_.end() ? 0 : it->second.amount;
-}
-
-bool BankAccount::refunded(std::string_view payment_id) const {
-  auto it = payments_.find(payment_id);
-  return it != payments_.end() && it->second.refunded;
 }
 
 }  // namespace payment::domain
