@@ -101,7 +101,9 @@ int main(int argc, char** argv) {
                            {.owner = app.options().instance_id, .forward_checkpoint = saga::ForwardCheckpoint::deferred,
                             .metrics = &metrics});
   auto outbox_hook = order::app::append_hook(b.outbox());
-  // The order's events, its integration events (outbox) and its saga commit together.
+  es::ProjectionRunner* view_runner = nullptr;  // set below: the runner needs the store
+  // The order's events, its integration events (outbox), its saga and the orders_view read
+  // model (an inline projection) commit together.
   es::EventStore store(b.shared_db(), [&](storage::Tx& tx, std::span<const es::RecordedEvent> events) -> Result<void> {
     if (auto r = outbox_hook(tx, events); !r) return r;
     if (auto input = saga_input(events)) {
@@ -114,10 +116,11 @@ int main(int argc, char** argv) {
       auto c = sagas.create_in(tx, order::app::kOrderSaga, input->first, input->second, trace ? &*trace : nullptr);
       if (!c) return fail(std::move(c.error()));
     }
-    return {};
+    return view_runner->catch_up_in(tx);
   });
   order::app::OrdersProjection projection;
-  es::ProjectionRunner view(store, projection, {.poll = std::chrono::seconds(1)});
+  es::ProjectionRunner view(store, projection);
+  view_runner = &view;
   order::app::Orders orders(store, view);
   sagas.define(order::app::order_saga(orders, {inventory, payment, shipping, security.service_token()}));
   sagas.on_finished([&](const saga::State& s) {
@@ -128,15 +131,15 @@ int main(int argc, char** argv) {
     }
   });
 
-  asio::co_spawn(app.runtime().context(app.runtime().size() - 1), view.run(), asio::detached);
+  // Events an older order-service appended without the inline projection: applied now
+  // (the first append would apply them too).
+  asio::co_spawn(app.runtime().context(0), [&]() -> asio::awaitable<void> {
+    if (auto r = co_await view.catch_up(); !r) log::error("orders_view catch-up failed", {{"error", r.error().message}});
+  }, asio::detached);
   asio::co_spawn(app.runtime().context(0), [&]() -> asio::awaitable<void> {
     auto n = co_await sagas.resume_all();
     if (!n) log::error("cannot resume sagas", {{"error", n.error().message}});
   }, asio::detached);
-  app.on_shutdown([&]() -> asio::awaitable<void> {
-    view.stop();
-    co_return;
-  });
   app.on_shutdown([&]() -> asio::awaitable<void> {
     if (!co_await sagas.shutdown(std::chrono::seconds(5))) log::warn("sagas still running at shutdown; they resume on restart");
   });

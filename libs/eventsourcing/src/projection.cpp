@@ -50,9 +50,30 @@ asio::awaitable<Result<std::int64_t>> ProjectionRunner::catch_up() {
     std::int64_t reached = 0;
     auto n = co_await store_.database().transaction([&](storage::Tx& tx) { return apply_batch(tx, reached); });
     if (!n) co_return fail(std::move(n.error()));
-    checkpoint_.store(reached);
+    advance(reached);
     if (*n > 0) progressed_.notify_all();
     if (*n < options_.batch) co_return reached;
+  }
+}
+
+Result<void> ProjectionRunner::catch_up_in(storage::Tx& tx) {
+  std::int64_t reached = 0;
+  for (;;) {
+    auto n = apply_batch(tx, reached);
+    if (!n) return fail(std::move(n.error()));
+    if (*n < options_.batch) break;
+  }
+  tx.on_commit([this, reached] {
+    advance(reached);
+    progressed_.notify_all();
+  });
+  return {};
+}
+
+void ProjectionRunner::advance(std::int64_t reached) noexcept {
+  // Monotonic: a catch-up and an inline append may finish in either order.
+  auto seen = checkpoint_.load();
+  while (seen < reached && !checkpoint_.compare_exchange_weak(seen, reached)) {
   }
 }
 

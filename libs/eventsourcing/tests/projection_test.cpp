@@ -118,6 +118,46 @@ TEST_P(ProjectionTest, RebuildFromZeroGivesTheSameReadModel) {
   EXPECT_EQ(counts(), before);
 }
 
+TEST_P(ProjectionTest, InlineProjectionCommitsWithTheAppendAndAppliesEarlierEventsFirst) {
+  // Two events appended before the projection was inline (no hook): the first inline
+  // append applies them, then its own.
+  append("a-1", "Opened", 1);
+  append("a-1", "Deposited", 10);
+  ProjectionRunner* inline_runner = nullptr;
+  bool refuse = false;
+  EventStore hooked(db_, [&](storage::Tx& tx, std::span<const RecordedEvent>) -> Result<void> {
+    if (refuse) return fail(Errc::unavailable, "refused");
+    return inline_runner->catch_up_in(tx);
+  });
+  ProjectionRunner runner(hooked, projection_);
+  inline_runner = &runner;
+  auto r = run(hooked.append("a-2", {NewEvent::make("Deposited", json::object{{"n", 5}})}, ExpectedVersion::any()));
+  ASSERT_TRUE(r) << r.error().error.message;
+  // Read your writes at once, with no runner running.
+  EXPECT_EQ(counts(), (std::map<std::string, std::pair<std::int64_t, std::int64_t>>{{"Deposited", {2, 15}},
+                                                                                      {"Opened", {1, 1}}}));
+  EXPECT_EQ(runner.checkpoint(), r->last_position);
+  EXPECT_TRUE(run(runner.wait_for(r->last_position, std::chrono::milliseconds(1))));
+  for (int i = 0; i < 300; ++i) {  // each append applied inline, past one batch size in all
+    ASSERT_TRUE(run(hooked.append("a-3", {NewEvent::make("Deposited", json::object{{"n", 1}})}, ExpectedVersion::any())));
+  }
+  EXPECT_EQ(counts()["Deposited"], (std::pair<std::int64_t, std::int64_t>{302, 315}));
+  // A hook that fails undoes the append and the read model's change together.
+  refuse = true;
+  auto refused = run(hooked.append("a-4", {NewEvent::make("Opened", json::object{{"n", 7}})}, ExpectedVersion::any()));
+  EXPECT_FALSE(refused);
+  refuse = false;
+  EXPECT_EQ(counts()["Opened"], (std::pair<std::int64_t, std::int64_t>{1, 1}));
+  // The stored checkpoint is the runner's: a catch-up finds nothing to do, a rebuild gives
+  // the same read model.
+  const auto before = counts();
+  auto cp = run(runner.catch_up());
+  ASSERT_TRUE(cp);
+  EXPECT_EQ(counts(), before);
+  ASSERT_TRUE(run(runner.rebuild()));
+  EXPECT_EQ(counts(), before);
+}
+
 TEST_P(ProjectionTest, FollowsLiveAppends) {
   ProjectionRunner runner(*store_, projection_, {.poll = std::chrono::seconds(60)});
   asio::io_context ctx;

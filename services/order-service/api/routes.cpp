@@ -107,7 +107,9 @@ void register_routes(mercado::service::App& app, Dependencies deps, http::OpenAp
     }
     deps.sagas.launch(order_id);  // its row was created with the order's events (append hook)
     deps.created.inc();
-    co_await deps.orders.visible(*position, std::chrono::seconds(2));  // read your writes
+    // Read your writes: orders_view is an inline projection, committed with the events, so
+    // this returns at once (it would wait for a projection that lags).
+    co_await deps.orders.visible(*position, std::chrono::seconds(2));
     auto view = co_await deps.orders.get(order_id);
     if (!view || !*view) co_return http::json_response(202, json::value{{"id", order_id}, {"status", "PENDING"}});
     auto res = http::json_response(202, **view);

@@ -53,6 +53,13 @@ class ProjectionRunner {
 
   // Applies every event stored now; returns the checkpoint reached.
   boost::asio::awaitable<Result<std::int64_t>> catch_up();
+  // Inline projection: the same catch-up inside the caller's transaction -- call it from the
+  // EventStore's append hook, and the read model and its checkpoint commit with the events
+  // (read your writes without waiting; no transaction of its own). Events appended before,
+  // without the hook, are applied first, so none is skipped. When every append of the store
+  // goes through the hook, run() is not needed; rebuild() and wait_for() still work. Called
+  // on the appending thread; appends are serialized, so calls never overlap.
+  Result<void> catch_up_in(storage::Tx& tx);
   // catch_up(), then follow live until stop(). Errors are logged and retried.
   boost::asio::awaitable<void> run();
   void stop() noexcept;
@@ -65,6 +72,7 @@ class ProjectionRunner {
 
  private:
   Result<std::size_t> apply_batch(storage::Tx& tx, std::int64_t& checkpoint);
+  void advance(std::int64_t reached) noexcept;
 
   EventStore& store_;
   Projection& projection_;
