@@ -69,7 +69,11 @@ class BlockingPool {
             fn.reset();
             pending_.fetch_sub(1, std::memory_order_relaxed);
             auto ex = work.get_executor();
-            boost::asio::dispatch(ex, [handler = std::move(handler), error, value = std::move(value)]() mutable {
+            // The exception moves along too: the caller holds its only reference (a copy left
+            // here could be the last one, freed on this thread after the caller read it --
+            // correct, but invisible to TSan through libstdc++'s uninstrumented refcount).
+            boost::asio::dispatch(ex, [handler = std::move(handler), error = std::move(error),
+                                       value = std::move(value)]() mutable {
               std::move(handler)(error, std::move(value));
             });
           });
