@@ -114,14 +114,18 @@ RecordedEvent from_row(const storage::Row& r) {
 
 }  // namespace
 
+Result<void> EventStore::lock_appends_in(storage::Tx& tx) {
+  if (tx.dialect() != storage::Dialect::postgres) return {};
+  auto locked = tx.query("SELECT pg_advisory_xact_lock($1)", kAppendLockKey);
+  if (!locked) return fail(std::move(locked.error()));
+  return {};
+}
+
 AppendOutcome EventStore::append_in(storage::Tx& tx, std::string_view stream, std::span<const NewEvent> events,
                                     ExpectedVersion expected) {
   if (events.empty()) return std::unexpected(storage_error(Error(Errc::invalid_argument, "no events to append")));
   if (stream.empty()) return std::unexpected(storage_error(Error(Errc::invalid_argument, "empty stream id")));
-  if (tx.dialect() == storage::Dialect::postgres) {
-    auto locked = tx.query("SELECT pg_advisory_xact_lock($1)", kAppendLockKey);
-    if (!locked) return std::unexpected(storage_error(std::move(locked.error())));
-  }
+  if (auto locked = lock_appends_in(tx); !locked) return std::unexpected(storage_error(std::move(locked.error())));
   // Idempotency: events already stored make the append a no-op (all) or a conflict (some).
   // One query for the whole batch.
   std::vector<storage::Param> ids;

@@ -19,6 +19,10 @@ ProjectionRunner::ProjectionRunner(EventStore& store, Projection& projection, Pr
     : store_(store), projection_(projection), options_(std::move(options)) {}
 
 Result<std::size_t> ProjectionRunner::apply_batch(storage::Tx& tx, std::int64_t& checkpoint) {
+  // No append or other catch-up of this read model between reading the checkpoint and
+  // writing the new one (PostgreSQL runs READ COMMITTED: without the lock, an inline append
+  // committing meanwhile would be applied by both).
+  if (auto locked = EventStore::lock_appends_in(tx); !locked) return fail(std::move(locked.error()));
   auto cp = tx.query_value<std::int64_t>("SELECT position FROM es_checkpoints WHERE name = $1",
                                           std::string(projection_.name()));
   if (!cp) return fail(std::move(cp.error()));
@@ -101,6 +105,7 @@ void ProjectionRunner::stop() noexcept {
 
 asio::awaitable<Result<std::int64_t>> ProjectionRunner::rebuild() {
   auto r = co_await store_.database().transaction([&](storage::Tx& tx) -> Result<void> {
+    if (auto locked = EventStore::lock_appends_in(tx); !locked) return locked;
     if (auto z = projection_.reset(tx); !z) return z;
     auto d = tx.exec("DELETE FROM es_checkpoints WHERE name = $1", std::string(projection_.name()));
     if (!d) return fail(std::move(d.error()));

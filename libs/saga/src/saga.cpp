@@ -473,12 +473,12 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
     // (No co_await inside && or ?: operands: GCC 12 miscompiles them.)
     const bool settled = co_await settle(p.inflight);
     if (!settled) co_return false;
+    // The in-memory progress stops being shown before the row that includes it commits: a
+    // concurrent get() may briefly see less progress, never the same steps twice.
+    if (!p.deferred.empty()) drop_live(s.id);
     const bool stored = co_await save(s, p.deferred, event, step, detail, then_event, completion_refused);
     if (!stored) co_return false;
-    if (!p.deferred.empty()) {
-      p.deferred.clear();
-      drop_live(s.id);
-    }
+    p.deferred.clear();
     p.persisted = std::chrono::steady_clock::now();
     co_return true;
   }

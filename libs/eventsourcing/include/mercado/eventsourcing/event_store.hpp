@@ -94,6 +94,11 @@ class EventStore {
   boost::asio::awaitable<Result<std::vector<RecordedEvent>>> read_all(std::int64_t after_position, std::size_t max);
   static Result<std::vector<RecordedEvent>> read_all_in(storage::Tx& tx, std::int64_t after_position, std::size_t max);
   boost::asio::awaitable<Result<std::int64_t>> stream_version(std::string stream);
+  // Takes the lock appends take (PostgreSQL: a transaction-level advisory lock; SQLite: the
+  // write transaction already excludes other writers), so that nothing is appended until
+  // `tx` ends. Projections take it to read their checkpoint and apply without a concurrent
+  // append or catch-up slipping in between.
+  static Result<void> lock_appends_in(storage::Tx& tx);
 
   boost::asio::awaitable<Result<void>> save_snapshot(std::string stream, Snapshot snapshot);
   boost::asio::awaitable<Result<std::optional<Snapshot>>> load_snapshot(std::string stream);

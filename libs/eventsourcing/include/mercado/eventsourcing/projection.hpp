@@ -8,7 +8,9 @@
 // live appends (woken by the EventStore's notifier, with a poll for appends made by other
 // processes), and can rebuild the read model from zero.
 //
-// Thread-safety: a runner's methods are called from one coroutine at a time.
+// Thread-safety: run(), stop() and rebuild() are called from one coroutine at a time;
+// catch_up() and catch_up_in() may overlap (each batch takes the store's append lock, so
+// they apply each event once between them).
 
 #include <atomic>
 #include <chrono>

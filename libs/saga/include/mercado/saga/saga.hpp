@@ -133,8 +133,8 @@ enum class ForwardCheckpoint : std::uint8_t {
   background,
   // With the next transition that has to be persisted anyway (a failure, a retry, the
   // completion), in its transaction: a saga whose steps all succeed writes twice, at its
-  // creation and at its end. After a crash its forward steps since the last stored
-  // transition run again. get() shows the progress of sagas driven by this instance. A driver
+  // creation and at its end. After a crash or a shutdown its forward steps since the last
+  // stored transition run again. get() shows the progress of sagas driven by this instance. A driver
   // that has held progress for a quarter of the lease persists it (and renews the lease).
   deferred,
 };
