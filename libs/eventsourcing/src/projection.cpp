@@ -18,11 +18,13 @@ std::span<const storage::Migration> ProjectionRunner::migrations() {
 ProjectionRunner::ProjectionRunner(EventStore& store, Projection& projection, ProjectionOptions options)
     : store_(store), projection_(projection), options_(std::move(options)) {}
 
-Result<std::size_t> ProjectionRunner::apply_batch(storage::Tx& tx, std::int64_t& checkpoint) {
+Result<std::size_t> ProjectionRunner::apply_batch(storage::Tx& tx, std::int64_t& checkpoint, bool lock) {
   // No append or other catch-up of this read model between reading the checkpoint and
   // writing the new one (PostgreSQL runs READ COMMITTED: without the lock, an inline append
-  // committing meanwhile would be applied by both).
-  if (auto locked = EventStore::lock_appends_in(tx); !locked) return fail(std::move(locked.error()));
+  // committing meanwhile would be applied by both). Inside an append the lock is held already.
+  if (lock) {
+    if (auto locked = EventStore::lock_appends_in(tx); !locked) return fail(std::move(locked.error()));
+  }
   auto cp = tx.query_value<std::int64_t>("SELECT position FROM es_checkpoints WHERE name = $1",
                                           std::string(projection_.name()));
   if (!cp) return fail(std::move(cp.error()));
@@ -52,7 +54,7 @@ Result<std::size_t> ProjectionRunner::apply_batch(storage::Tx& tx, std::int64_t&
 asio::awaitable<Result<std::int64_t>> ProjectionRunner::catch_up() {
   for (;;) {
     std::int64_t reached = 0;
-    auto n = co_await store_.database().transaction([&](storage::Tx& tx) { return apply_batch(tx, reached); });
+    auto n = co_await store_.database().transaction([&](storage::Tx& tx) { return apply_batch(tx, reached, true); });
     if (!n) co_return fail(std::move(n.error()));
     advance(reached);
     if (*n > 0) progressed_.notify_all();
@@ -63,7 +65,7 @@ asio::awaitable<Result<std::int64_t>> ProjectionRunner::catch_up() {
 Result<void> ProjectionRunner::catch_up_in(storage::Tx& tx) {
   std::int64_t reached = 0;
   for (;;) {
-    auto n = apply_batch(tx, reached);
+    auto n = apply_batch(tx, reached, false);  // the append hook's transaction holds the lock
     if (!n) return fail(std::move(n.error()));
     if (*n < options_.batch) break;
   }

@@ -1,15 +1,10 @@
 #include "librabbitmq.hpp"
 
-#include <mutex>
-
 #include <mercado/core/shared_library.hpp>
 
 namespace mercado::messaging::detail {
 
 namespace {
-
-LibRabbitmq g_api;
-const LibRabbitmq* g_loaded = nullptr;
 
 Result<void> bind_all(const core::SharedLibrary& lib, LibRabbitmq& api) {
   Result<void> r;
@@ -50,25 +45,8 @@ Result<void> bind_all(const core::SharedLibrary& lib, LibRabbitmq& api) {
 
 }  // namespace
 
-Result<const LibRabbitmq*> load_librabbitmq() {
-  static std::once_flag once;
-  static Result<const LibRabbitmq*> result = fail(Errc::unavailable, "rabbitmq-c not loaded");
-  std::call_once(once, [] {
-    auto lib = core::SharedLibrary::open(MERCADO_RABBITMQ_SONAME);
-    if (!lib) {
-      result = fail(std::move(lib.error()));
-      return;
-    }
-    if (auto r = bind_all(*lib, g_api); !r) {
-      result = fail(std::move(r.error()));
-      return;
-    }
-    g_loaded = &g_api;
-    result = g_loaded;
-  });
-  return result;
-}
+Result<const LibRabbitmq*> load_librabbitmq() { return core::SharedLibrary::load_once<LibRabbitmq>(MERCADO_RABBITMQ_SONAME, bind_all); }
 
-const LibRabbitmq& rmq() noexcept { return *g_loaded; }
+const LibRabbitmq& rmq() noexcept { return **core::SharedLibrary::load_once<LibRabbitmq>(MERCADO_RABBITMQ_SONAME, bind_all); }
 
 }  // namespace mercado::messaging::detail

@@ -1,15 +1,10 @@
 #include "libpq.hpp"
 
-#include <mutex>
-
 #include <mercado/core/shared_library.hpp>
 
 namespace mercado::storage::detail {
 
 namespace {
-
-LibPq g_api;
-const LibPq* g_loaded = nullptr;
 
 Result<void> bind_all(const core::SharedLibrary& lib, LibPq& api) {
   Result<void> r;
@@ -41,25 +36,8 @@ Result<void> bind_all(const core::SharedLibrary& lib, LibPq& api) {
 
 }  // namespace
 
-Result<const LibPq*> load_libpq() {
-  static std::once_flag once;
-  static Result<const LibPq*> result = fail(Errc::unavailable, "libpq not loaded");
-  std::call_once(once, [] {
-    auto lib = core::SharedLibrary::open(MERCADO_LIBPQ_SONAME);
-    if (!lib) {
-      result = fail(std::move(lib.error()));
-      return;
-    }
-    if (auto r = bind_all(*lib, g_api); !r) {
-      result = fail(std::move(r.error()));
-      return;
-    }
-    g_loaded = &g_api;
-    result = g_loaded;
-  });
-  return result;
-}
+Result<const LibPq*> load_libpq() { return core::SharedLibrary::load_once<LibPq>(MERCADO_LIBPQ_SONAME, bind_all); }
 
-const LibPq& pq() noexcept { return *g_loaded; }
+const LibPq& pq() noexcept { return **core::SharedLibrary::load_once<LibPq>(MERCADO_LIBPQ_SONAME, bind_all); }
 
 }  // namespace mercado::storage::detail

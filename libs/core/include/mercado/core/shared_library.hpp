@@ -12,6 +12,7 @@
 // The library stays loaded for the life of the process (its functions may be called from
 // anywhere; nothing here unloads it).
 
+#include <mutex>
 #include <string>
 
 #include <mercado/core/error.hpp>
@@ -33,6 +34,29 @@ class SharedLibrary {
   }
 
   const std::string& soname() const noexcept { return soname_; }
+
+  // Loads `soname` once per process and fills the function table `Api` with `bind_all`;
+  // every call returns that table, or the error of the one attempt (thread-safe).
+  template <class Api>
+  static const Result<const Api*>& load_once(const char* soname,
+                                             Result<void> (*bind_all)(const SharedLibrary&, Api&)) {
+    static std::once_flag once;
+    static Api api;
+    static Result<const Api*> result = fail(Errc::unavailable, std::string(soname) + " not loaded");
+    std::call_once(once, [&] {
+      auto lib = open(soname);
+      if (!lib) {
+        result = fail(std::move(lib.error()));
+        return;
+      }
+      if (auto r = bind_all(*lib, api); !r) {
+        result = fail(std::move(r.error()));
+        return;
+      }
+      result = &api;
+    });
+    return result;
+  }
 
  private:
   SharedLibrary(void* handle, std::string soname) : handle_(handle), soname_(std::move(soname)) {}

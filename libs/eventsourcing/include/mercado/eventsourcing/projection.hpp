@@ -59,8 +59,8 @@ class ProjectionRunner {
   // EventStore's append hook, and the read model and its checkpoint commit with the events
   // (read your writes without waiting; no transaction of its own). Events appended before,
   // without the hook, are applied first, so none is skipped. When every append of the store
-  // goes through the hook, run() is not needed; rebuild() and wait_for() still work. Called
-  // on the appending thread; appends are serialized, so calls never overlap.
+  // goes through the hook, run() is not needed; rebuild() and wait_for() still work. Call it
+  // only from the append hook: it relies on the append lock the appending transaction holds.
   Result<void> catch_up_in(storage::Tx& tx);
   // catch_up(), then follow live until stop(). Errors are logged and retried.
   boost::asio::awaitable<void> run();
@@ -73,7 +73,7 @@ class ProjectionRunner {
   boost::asio::awaitable<bool> wait_for(std::int64_t position, std::chrono::milliseconds timeout);
 
  private:
-  Result<std::size_t> apply_batch(storage::Tx& tx, std::int64_t& checkpoint);
+  Result<std::size_t> apply_batch(storage::Tx& tx, std::int64_t& checkpoint, bool lock);
   void advance(std::int64_t reached) noexcept;
 
   EventStore& store_;
