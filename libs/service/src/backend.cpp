@@ -23,8 +23,9 @@ namespace {
 // single SQLite writer is, db_write_queue_seconds_total / db_write_transactions_total about
 // the mean wait before a write starts (the event store's own append queue is not in it, and
 // a batch of appends counts as one transaction), db_write_transactions_total /
-// db_write_commits_total about the mean group-commit size. A process exports the counters of its latest Backend's database (a service has one; tests
-// may open several Backends in one process, and a metric name is registered once).
+// db_write_commits_total about the mean group-commit size. A process exports the counters
+// of its latest Backend's database (a service has one; tests may open several Backends in
+// one process, and a metric name is registered once).
 void register_database_metrics(const std::shared_ptr<storage::Database>& db) {
   static std::mutex mutex;
   static std::weak_ptr<storage::Database> current;
