@@ -31,11 +31,17 @@ die() { log "$*"; exit 1; }
 
 port_in_use() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 
-# A random free TCP port in [20000, 59999] not in $taken (space separated).
+# A random free TCP port below the kernel's ephemeral range (net.ipv4.ip_local_port_range,
+# 32768 by default) and not in $taken (space separated). The broker is restarted on its
+# port: a port in the ephemeral range could meanwhile become the local port of some outgoing
+# connection (or of a client's connection to itself, which Linux allows when it connects
+# to a closed local port), and the restarted broker could not listen on it.
 free_port() {
-  local p
+  local p low
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || low=32768
+  ((low > 12000)) || die "the ephemeral port range starts at $low: no room below it"
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((low - 10000 + RANDOM % 10000))
     [[ " ${taken:-} " == *" $p "* ]] && continue
     port_in_use "$p" && continue
     taken="${taken:-} $p"

@@ -7,9 +7,15 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <stdexcept>
 #include <thread>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <mercado/auth/jwt.hpp>
 #include <mercado/auth/service_token.hpp>
@@ -25,6 +31,28 @@ namespace {
 
 const std::vector<std::string> kServices = {"user-service", "inventory-service", "payment-service", "shipping-service",
                                             "order-service"};
+
+// A free loopback port below net.ipv4.ip_local_port_range, so that no outgoing connection
+// is ever given it while the service that owns it restarts.
+int free_port_below_ephemeral_range() {
+  int low = 32768;
+  if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) range >> low;
+  if (low <= 12000) throw std::runtime_error("the ephemeral port range starts at " + std::to_string(low));
+  std::random_device rd;
+  for (int i = 0; i < 200; ++i) {
+    const int port = low - 10000 + static_cast<int>(rd() % 10000);
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) break;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool free = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    if (free) return port;
+  }
+  throw std::runtime_error("no free port below the ephemeral range");
+}
 
 }  // namespace
 
@@ -54,12 +82,36 @@ Shop::~Shop() {
 }
 
 void Shop::launch(const std::string& s) {
+  // A service keeps its port across restarts (the others hold its URL). The first port is
+  // chosen below the kernel's ephemeral range: a port from that range, free while the
+  // service is down, can become the local port of an outgoing connection meanwhile, and
+  // the restarted service could not listen on it. Two test processes may still pick the
+  // same port at the same moment; a first launch that loses that race tries another one.
+  const bool first = !ports_.contains(s);
+  for (int attempt = 0;; ++attempt) {
+    if (first) ports_[s] = free_port_below_ephemeral_range();
+    std::string log_tail;
+    if (try_launch(s, log_tail)) return;
+    const bool port_taken = log_tail.find("Address already in use") != std::string::npos;
+    if (!first || !port_taken || attempt == 4) {
+      if (first) ports_.erase(s);
+      throw std::runtime_error(s + " did not start; the end of its log:\n" + log_tail);
+    }
+  }
+}
+
+bool Shop::try_launch(const std::string& s, std::string& log_tail) {
   const std::string ready = (fs::path(dir_) / (s + ".ready")).string();
   fs::remove(ready);
   mercado::core::ProcessOptions o;
   o.path = (fs::path(SHOP_BIN_DIR) / s).string();
   o.output_path = (fs::path(dir_) / "logs" / (s + ".log")).string();
-  o.env = {{"PORT", std::to_string(ports_.contains(s) ? ports_[s] : 0)},
+  std::uintmax_t log_start = 0;
+  {
+    std::error_code ec;
+    if (auto size = fs::file_size(o.output_path, ec); !ec) log_start = size;
+  }
+  o.env = {{"PORT", std::to_string(ports_.at(s))},
            {"READY_FILE", ready},
            {"DATA_DIR", dir_},
            {"INSTANCE_ID", s + "-1"},
@@ -78,19 +130,33 @@ void Shop::launch(const std::string& s) {
   }
   auto p = mercado::core::Process::spawn(o);
   if (!p) throw std::runtime_error("cannot start " + s + ": " + p.error().message);
-  procs_[s].emplace(std::move(*p));
-  if (!mercado::core::wait_for_file(ready, 30s)) throw std::runtime_error(s + " did not start; see " + o.output_path);
+  auto& proc = procs_[s];
+  proc.emplace(std::move(*p));
+  // Wait for the ready file, but notice at once a service that exits instead.
+  auto give_up = [&] {
+    proc->terminate(5s);
+    proc.reset();
+    std::ifstream in(o.output_path);
+    in.seekg(static_cast<std::streamoff>(log_start));
+    log_tail.assign(std::istreambuf_iterator<char>(in), {});
+    if (log_tail.size() > 4000) log_tail.erase(0, log_tail.size() - 4000);
+    return false;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!mercado::core::wait_for_file(ready, 100ms)) {
+    if (!proc->running() || std::chrono::steady_clock::now() > deadline) return give_up();
+  }
   std::ifstream in(ready);
   std::string url;
   std::getline(in, url);
   urls_[s] = url;
-  ports_[s] = std::stoi(url.substr(url.rfind(':') + 1));
   // Listening is not yet ready (the database and bus checks): wait for /ready.
   for (int i = 0; i < 600; ++i) {
-    if (call("GET", url + "/ready").status == 200) return;
+    if (call("GET", url + "/ready").status == 200) return true;
+    if (!proc->running()) return give_up();
     std::this_thread::sleep_for(10ms);
   }
-  throw std::runtime_error(s + " never became ready");
+  return give_up();
 }
 
 void Shop::stop(const std::string& s, bool hard) {

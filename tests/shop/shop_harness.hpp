@@ -67,6 +67,7 @@ class Shop {
 
  private:
   void launch(const std::string& service);
+  bool try_launch(const std::string& service, std::string& log_tail);  // false: it exited or never became ready
   ShopOptions options_;
   std::string dir_;
   std::string secret_file_;

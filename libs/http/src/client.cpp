@@ -166,6 +166,14 @@ bool alive(tcp::socket& s) {
   return errno == EAGAIN || errno == EWOULDBLOCK;
 }
 
+// Whether a just-connected socket is connected to itself (same local and remote endpoint).
+bool connected_to_itself(const tcp::socket& s) {
+  boost::system::error_code a, b;
+  auto local = s.local_endpoint(a);
+  auto remote = s.remote_endpoint(b);
+  return !a && !b && local == remote;
+}
+
 }  // namespace
 
 struct Client::Impl {
@@ -364,6 +372,13 @@ awaitable<ClientResult> Client::send(ClientRequest request) {
         Watchdog dog(ex, conn->socket, connect_deadline);
         std::tie(ec, std::ignore) = co_await asio::async_connect(conn->socket, results, use_tuple);
         fired = dog.fired();
+      }
+      if (!ec && connected_to_itself(conn->socket)) {
+        // Linux lets a connection to a closed port of this host pick that same port as
+        // its local one (a TCP simultaneous open with itself): it "succeeds", reads back
+        // its own request, and holds the port so the server cannot listen on it again.
+        conn->socket.close(ec);
+        ec = asio::error::connection_refused;
       }
       if (ec) {
         ClientError err{fired ? ClientErrc::timeout : (ec == asio::error::operation_aborted ? ClientErrc::cancelled : ClientErrc::refused),

@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <fstream>
 #include <thread>
 
 #include "test_support.hpp"
@@ -91,6 +92,58 @@ TEST(Client, RefusedIsATypedError) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ClientErrc::refused);
   EXPECT_FALSE(r.error().maybe_delivered);
+}
+
+// Linux lets a connect() to a closed port of this host pick that very port as its local
+// port; the socket then "connects" to itself (TCP simultaneous open). The client must see
+// that as refused: otherwise it reads its own request back as the answer, and holds the
+// port so the server that owns it cannot listen there again (a restarted service or broker).
+TEST(Client, NeverConnectsToItselfOnAClosedLocalPort) {
+  // connect() prefers even local ports (bind(0) odd ones): take a free even port.
+  std::uint16_t port = 0;
+  asio::io_context probe;
+  for (int i = 0; i < 100 && port == 0; ++i) {
+    tcp::acceptor a(probe, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    const auto even = static_cast<std::uint16_t>(a.local_endpoint().port() & ~1U);
+    a.close();
+    boost::system::error_code ec;
+    tcp::acceptor b(probe);
+    b.open(tcp::v4(), ec);
+    if (!ec) b.bind(tcp::endpoint(asio::ip::make_address("127.0.0.1"), even), ec);
+    if (!ec) port = even;
+  }
+  ASSERT_NE(port, 0);
+  const tcp::endpoint target(asio::ip::make_address("127.0.0.1"), port);
+  // First show that the kernel does it here, with plain sockets.
+  int attempts = 0;
+  bool self_connected = false;
+  for (; attempts < 200'000 && !self_connected; ++attempts) {  // typically within one walk of the range
+    tcp::socket s(probe);
+    boost::system::error_code ec;
+    s.connect(target, ec);
+    self_connected = !ec;
+  }
+  if (!self_connected) GTEST_SKIP() << "this kernel never connected a socket to itself in 200000 attempts";
+  // Through the client: every attempt refused, over twice the ephemeral range (the kernel
+  // walks the range from a per-destination offset, so this passes the port again).
+  int low = 32768, high = 60999;
+  if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) range >> low >> high;
+  Client client;
+  const int tries = 2 * (high - low + 1);
+  auto [refused, first_other] = testing::run<std::pair<int, std::string>>([&]() -> asio::awaitable<std::pair<int, std::string>> {
+    int n = 0;
+    std::string other;
+    for (int i = 0; i < tries; ++i) {
+      auto r = co_await client.get("http://127.0.0.1:" + std::to_string(port) + "/x");
+      if (!r && r.error().code == ClientErrc::refused) {
+        ++n;
+      } else if (other.empty()) {
+        other = r ? "status " + std::to_string(r->status) : r.error().message;
+      }
+    }
+    co_return std::make_pair(n, other);
+  });
+  EXPECT_EQ(refused, tries) << "the first other outcome: " << first_other;
 }
 
 TEST(Client, DeadlineAgainstAStallingServer) {
