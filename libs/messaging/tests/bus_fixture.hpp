@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <deque>
 #include <functional>
 #include <future>
 #include <map>
@@ -165,6 +166,19 @@ class BusTestBase {
     return *sub;
   }
 
+  // A collector that outlives every subscription of the test: the buses are closed in
+  // TearDown, after the test body's locals are gone, and a late (duplicate) delivery must
+  // not reach a destroyed collector.
+  Collector& collector() { return collectors_.emplace_back(); }
+
+  // Closes the buses when it goes out of scope: declare it after the locals that a handler
+  // captures by reference, so that no delivery can reach them once they are gone.
+  struct ClosesBuses {
+    BusTestBase* base;
+    ~ClosesBuses() { base->close_buses(); }
+  };
+  [[nodiscard]] ClosesBuses close_buses_on_exit() { return ClosesBuses{this}; }
+
   // Closes every bus opened by open_bus (their subscriptions first). Call at the end of
   // each test, before the io thread stops.
   void close_buses() {
@@ -175,6 +189,7 @@ class BusTestBase {
   core::IoRuntime io_{1};
   core::BlockingPool pool_{6};
   obs::Registry metrics_;
+  std::deque<Collector> collectors_;  // destroyed after buses_ (members go in reverse order)
   std::vector<std::shared_ptr<EventBus>> buses_;
 };
 

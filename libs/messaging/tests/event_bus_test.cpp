@@ -43,11 +43,12 @@ class BusTest : public ::testing::TestWithParam<Transport>, public BusTestBase {
 TEST_P(BusTest, PublishConsumeRoundTrip) {
   auto bus = open_bus(*place_, "order-service");
   const std::string queue = random_name("orders-");
-  Collector got;
+  Collector& got = collector();
   std::mutex m;
   std::optional<Envelope> seen;
   int attempt = 0;
   obs::TraceContext consumer_trace;
+  auto closer = close_buses_on_exit();  // the handler captures the locals above
   subscribe(*bus, {.queue = queue,
                    .event_types = {"OrderCreated"},
                    .handler = [&](const Delivery& d) -> asio::awaitable<Outcome> {
@@ -80,7 +81,8 @@ TEST_P(BusTest, PublishConsumeRoundTrip) {
 
 TEST_P(BusTest, RoutesByEventTypeAndTopicPattern) {
   auto bus = open_bus(*place_);
-  Collector all_orders, created_only;
+  Collector& all_orders = collector();
+  Collector& created_only = collector();
   subscribe(*bus, {.queue = random_name("all-"), .event_types = {"order.*"}, .handler = collect(all_orders)});
   subscribe(*bus, {.queue = random_name("created-"), .event_types = {"order.created"}, .handler = collect(created_only)});
   auto created = run(bus->publish("order.created", {{"n", 1}}));
@@ -101,7 +103,7 @@ TEST_P(BusTest, RoutesByEventTypeAndTopicPattern) {
 TEST_P(BusTest, QueuesKeepMessagesWhileNoConsumerRunsAndAckedOnesAreGone) {
   auto bus = open_bus(*place_);
   const std::string queue = random_name("durable-");
-  Collector first;
+  Collector& first = collector();
   auto sub = subscribe(*bus, {.queue = queue, .event_types = {"Stock"}, .handler = collect(first)});
   auto m1 = run(bus->publish("Stock", {{"n", 1}}));
   ASSERT_TRUE(m1);
@@ -113,7 +115,7 @@ TEST_P(BusTest, QueuesKeepMessagesWhileNoConsumerRunsAndAckedOnesAreGone) {
 
   // A consumer started later (another process, or this one after a restart).
   auto later = open_bus(*place_);
-  Collector second;
+  Collector& second = collector();
   subscribe(*later, {.queue = queue, .event_types = {"Stock"}, .handler = collect(second)});
   ASSERT_TRUE(second.wait_total(2));
   auto m4 = run(bus->publish("Stock", {{"n", 4}}));
@@ -125,7 +127,7 @@ TEST_P(BusTest, QueuesKeepMessagesWhileNoConsumerRunsAndAckedOnesAreGone) {
 TEST_P(BusTest, ADeletedQueueLosesItsMessagesAndBindings) {
   auto bus = open_bus(*place_);
   const std::string queue = random_name("deleted-");
-  Collector first;
+  Collector& first = collector();
   auto sub = subscribe(*bus, {.queue = queue, .event_types = {"Gone"}, .handler = collect(first)});
   ASSERT_TRUE(run(bus->publish("Gone", {{"n", 1}})));
   ASSERT_TRUE(first.wait_total(1));
@@ -134,7 +136,7 @@ TEST_P(BusTest, ADeletedQueueLosesItsMessagesAndBindings) {
   ASSERT_TRUE(run(bus->delete_queue(queue)));
   ASSERT_TRUE(run(bus->delete_queue(queue)));  // deleting it again is fine
   // The same name, bound to something else: neither the old messages nor the old binding.
-  Collector second;
+  Collector& second = collector();
   subscribe(*bus, {.queue = queue, .event_types = {"Other"}, .handler = collect(second)});
   ASSERT_TRUE(run(bus->publish("Gone", {{"n", 3}})));
   auto other = run(bus->publish("Other", {{"n", 4}}));
@@ -149,7 +151,9 @@ TEST_P(BusTest, CompetingConsumersEachGetAMessageExactlyOnce) {
   const std::string queue = random_name("workers-");
   auto producer = open_bus(*place_);
   // Two consumers of one queue, each with its own bus (as two processes would have).
-  Collector a, b, all;
+  Collector& a = collector();
+  Collector& b = collector();
+  Collector& all = collector();
   auto consumer_a = open_bus(*place_);
   auto consumer_b = open_bus(*place_);
   // Each job takes 2 ms (without blocking the thread), so that one consumer cannot drain
@@ -189,7 +193,7 @@ TEST_P(BusTest, CompetingConsumersEachGetAMessageExactlyOnce) {
 TEST_P(BusTest, DeadLetterGoesToTheDeadLetterQueueWithTheReason) {
   auto bus = open_bus(*place_);
   const std::string queue = random_name("dlq-");
-  Collector got;
+  Collector& got = collector();
   auto sub = subscribe(*bus, {.queue = queue, .event_types = {"Order"}, .handler = collect(got, [](const Delivery& d) {
                      if (d.envelope.data.at("lines").as_array().empty()) return Outcome::dead_letter("order has no lines");
                      return Outcome::ack();
@@ -223,7 +227,8 @@ TEST_P(BusTest, RetryRedeliversAfterTheDelayAndCountsAttempts) {
   auto bus = open_bus(*place_);
   std::mutex m;
   std::vector<int> attempts;
-  Collector done;
+  Collector& done = collector();
+  auto closer = close_buses_on_exit();  // the handler captures the locals above
   subscribe(*bus, {.queue = random_name("retry-"),
                    .event_types = {"Flaky"},
                    .handler = [&](const Delivery& d) -> asio::awaitable<Outcome> {
@@ -246,7 +251,7 @@ TEST_P(BusTest, RetryRedeliversAfterTheDelayAndCountsAttempts) {
 TEST_P(BusTest, RetriesRunOutIntoTheDeadLetterQueue) {
   auto bus = open_bus(*place_);
   const std::string queue = random_name("exhaust-");
-  Collector tries;
+  Collector& tries = collector();
   auto sub = subscribe(*bus, {.queue = queue,
                    .event_types = {"Doomed"},
                    .handler = collect(tries, [](const Delivery&) { return Outcome::retry("still failing", milliseconds(20)); }),
@@ -267,7 +272,7 @@ TEST_P(BusTest, UnparseableAndUnknownMessagesAreDeadLetteredAndTheConsumerGoesOn
   auto bus = open_bus(*place_);
   const std::string queue = random_name("mixed-");
   HandlerMap handlers;
-  Collector created;
+  Collector& created = collector();
   handlers.on("Order.Created", collect(created));
   auto sub = subscribe(*bus, {.queue = queue, .event_types = {"Order.#"}, .handler = handlers.handler()});
   // Raw garbage straight onto the transport, then a well-formed message nobody handles.
@@ -296,8 +301,9 @@ TEST_P(BusTest, UnparseableAndUnknownMessagesAreDeadLetteredAndTheConsumerGoesOn
 
 TEST_P(BusTest, AThrowingHandlerIsRetriedNotFatal) {
   auto bus = open_bus(*place_);
-  Collector ok;
+  Collector& ok = collector();
   std::atomic<int> calls{0};
+  auto closer = close_buses_on_exit();  // the handler captures the locals above
   subscribe(*bus, {.queue = random_name("throw-"),
                    .event_types = {"Bug"},
                    .handler = [&](const Delivery& d) -> asio::awaitable<Outcome> {
@@ -325,7 +331,7 @@ TEST_P(BusTest, BrokerRestartMidStreamLosesNothing) {
   }
   constexpr int kMessages = 120;
   const std::string queue = random_name("restart-");
-  Collector got;
+  Collector& got = collector();
   auto producer = open_bus(*place_);
   auto consumer = open_bus(*place_);
   auto options = SubscribeOptions{.queue = queue, .event_types = {"Tick"}, .handler = collect(got),
@@ -400,7 +406,8 @@ TEST_F(SqliteBusTest, AnUnsettledMessageIsRedeliveredAfterTheVisibilityTimeout) 
   auto hung_bus = open_bus(*place_);
   auto healthy_bus = open_bus(*place_);
   const std::string queue = random_name("vis-");
-  Collector hung_took, healthy_took;
+  Collector& hung_took = collector();
+  Collector& healthy_took = collector();
   std::promise<void> release;
   auto released = release.get_future().share();
   auto options = SubscribeOptions{.queue = queue, .event_types = {"Job"}, .visibility_timeout = milliseconds(300)};
@@ -421,6 +428,7 @@ TEST_F(SqliteBusTest, AnUnsettledMessageIsRedeliveredAfterTheVisibilityTimeout) 
   ASSERT_TRUE(hung_took.wait_total(1));
 
   std::atomic<int> healthy_attempt{0};
+  auto closer = close_buses_on_exit();  // the handlers capture the locals above
   options.handler = [&](const Delivery& d) -> asio::awaitable<Outcome> {
     healthy_attempt = d.attempt;
     healthy_took.add(d.envelope.id);
@@ -446,7 +454,8 @@ TEST_F(SqliteBusTest, AnotherProcessesPublishesWakeTheConsumerWithoutPolling) {
   constexpr int kMessages = 50;
   auto bus = open_bus(*place_);
   const std::string queue = random_name("xproc-");
-  Collector got, nothing;
+  Collector& got = collector();
+  Collector& nothing = collector();
   subscribe(*bus, {.queue = queue, .event_types = {"Remote"}, .handler = collect(got)});
   // A bystander queue in the same process: the peer's publishes must not wake it.
   const std::string bystander = random_name("bystander-");
@@ -485,7 +494,7 @@ TEST_F(AmqpBusTest, AnUnreachableBrokerFailsPublishAndSubscribeAfterTheTimeout) 
   auto sent = run((*bus)->publish("X", {{"x", 1}}));
   ASSERT_FALSE(sent);
   EXPECT_EQ(sent.error().code, Errc::unavailable);
-  Collector never;
+  Collector& never = collector();
   auto sub = run((*bus)->subscribe({.queue = "q", .event_types = {"X"}, .handler = collect(never)}));
   ASSERT_FALSE(sub);
   EXPECT_EQ(sub.error().code, Errc::unavailable);

@@ -152,7 +152,8 @@ class OutboxTest : public ::testing::TestWithParam<Combo>, public BusTestBase {
 };
 
 TEST_P(OutboxTest, StateAndEventsCommitTogetherOrNotAtAll) {
-  Collector deliveries, applied;
+  Collector& deliveries = collector();
+  Collector& applied = collector();
   auto sub = consume(random_name("inventory-"), deliveries, applied);
   ASSERT_TRUE(place_order("o-1", 100));
   auto refused = place_order("o-2", 200, /*then_fail=*/true);
@@ -189,7 +190,8 @@ TEST_P(OutboxTest, AFailureAtEachRelayStepDeliversAtLeastOnceAndAppliesExactlyOn
       SCOPED_TRACE("fail call " + std::to_string(n) +
                    (step == FailAt::before_publish ? " before publish" : " after publish"));
       const std::string queue = random_name("inventory-");
-      Collector deliveries, applied;
+      Collector& deliveries = collector();
+      Collector& applied = collector();
       auto sub = consume(queue, deliveries, applied);
       std::vector<std::string> ids;
       for (int i = 0; i < kEvents; ++i) {
@@ -235,7 +237,8 @@ TEST_P(OutboxTest, AFailureAtEachRelayStepDeliversAtLeastOnceAndAppliesExactlyOn
 // another relay takes over when the lease runs out and publishes the events again.
 TEST_P(OutboxTest, ACrashedRelaysEventsArePublishedByTheNextRelay) {
   core::ManualClock clock(core::SteadyTime{} + std::chrono::hours(24 * 365 * 56));
-  Collector deliveries, applied;
+  Collector& deliveries = collector();
+  Collector& applied = collector();
   const std::string queue = random_name("inventory-");
   auto sub = consume(queue, deliveries, applied);
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(place_order("c-" + std::to_string(i), i));
@@ -261,7 +264,8 @@ TEST_P(OutboxTest, ACrashedRelaysEventsArePublishedByTheNextRelay) {
 
 // The relay loop needs no polling: a commit wakes it (poll interval one hour).
 TEST_P(OutboxTest, TheRelayLoopWakesOnCommit) {
-  Collector deliveries, applied;
+  Collector& deliveries = collector();
+  Collector& applied = collector();
   auto sub = consume(random_name("inventory-"), deliveries, applied);
   auto relay = OutboxRelay::start(producer_db_, bus_, outbox_, executor(),
                                   {.poll_interval = std::chrono::hours(1), .metrics = &metrics_});
@@ -278,7 +282,8 @@ TEST_P(OutboxTest, TheRelayLoopWakesOnCommit) {
 // publish at a time, so without failures every event goes out exactly once.
 TEST_P(OutboxTest, ReplicaRelaysShareTheOutboxWithoutDuplicates) {
   constexpr int kCount = 30;
-  Collector deliveries, applied;
+  Collector& deliveries = collector();
+  Collector& applied = collector();
   auto sub = consume(random_name("inventory-"), deliveries, applied);
   auto a = OutboxRelay::start(producer_db_, bus_, outbox_, executor(),
                               {.poll_interval = milliseconds(200), .relay_id = "a", .metrics = &metrics_});
@@ -298,8 +303,10 @@ TEST_P(OutboxTest, ReplicaRelaysShareTheOutboxWithoutDuplicates) {
 // failure dead-letters it with the reason and applies nothing.
 TEST_P(OutboxTest, AFailedEffectRollsBackAndIsRetriedOrDeadLettered) {
   const std::string queue = random_name("inventory-");
-  Collector deliveries, applied;
+  Collector& deliveries = collector();
+  Collector& applied = collector();
   std::atomic<int> calls{0};
+  auto closer = close_buses_on_exit();  // the handler captures `calls`
   auto sub = consume(queue, deliveries, applied, [&](const Delivery& d) -> Result<void> {
     std::string order(d.envelope.data.at("order_id").as_string());
     if (order == "bad") return fail(Errc::unprocessable, "unknown sku");
