@@ -71,6 +71,9 @@ TEST(BlockingPool, ManyConcurrentCallsAllComplete) {
 #include <mercado/core/uuid.hpp>
 
 #include <set>
+#include <chrono>
+#include <cstdlib>
+#include <string>
 
 namespace mercado::core {
 namespace {
@@ -139,13 +142,26 @@ TEST(Notifier, TimesOutWithoutANotification) {
   EXPECT_EQ(got, 0U);
 }
 
-TEST(Uuid, Version4AndUnique) {
+TEST(Uuid, Version7UniqueAndOrderedByTime) {
   std::set<std::string> ids;
   for (int i = 0; i < 1000; ++i) ids.insert(new_uuid());
   EXPECT_EQ(ids.size(), 1000U);
-  auto id = *ids.begin();
-  EXPECT_EQ(id.size(), 36U);
-  EXPECT_EQ(id[14], '4');
+  for (const auto& id : ids) {
+    ASSERT_EQ(id.size(), 36U);
+    EXPECT_EQ(id[8], '-');
+    EXPECT_EQ(id[14], '7') << id;                                 // version
+    EXPECT_NE(std::string("89ab").find(id[19]), std::string::npos) << id;  // variant 10
+  }
+  // The first 48 bits are the Unix time in milliseconds.
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  const std::string id = new_uuid();
+  const long long stamped = std::stoll(id.substr(0, 8) + id.substr(9, 4), nullptr, 16);
+  EXPECT_LE(std::llabs(stamped - now_ms), 1000) << id;
+  // An id made in a later millisecond sorts after (as text too: lowercase hex).
+  const std::string before = new_uuid();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  EXPECT_LT(before, new_uuid());
 }
 
 }  // namespace
