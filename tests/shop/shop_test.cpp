@@ -73,6 +73,32 @@ TEST_F(ShopTest, HappyPathConfirmsTakesStockAndMoneyAndShips) {
   EXPECT_NE(metrics.body.find("orders_confirmed_total 1"), std::string::npos);
 }
 
+// POST /orders answers with the order as the read model stores it (built from the request
+// for a new order, read back for a retried one): the same fields as GET /orders/{id}.
+TEST_F(ShopTest, PlacingAnOrderAnswersWithTheStoredOrder) {
+  auto c = customer(10'000);
+  auto placed = shop_->place(c, items({{"p-2", 2}, {"p-5", 1}}), "Calle Mayor 1, Madrid", "answer-key");
+  ASSERT_EQ(placed.status, 202) << placed.body;
+  const std::string id(placed.json.at("id").as_string());
+  orders_.push_back(id);
+  EXPECT_EQ(placed.json.at("status").as_string(), "PENDING");
+  auto final_order = shop_->wait_final(c, id);
+  ASSERT_EQ(final_order.json.at("status").as_string(), "CONFIRMED") << final_order.body;
+  auto without_status = [](bj::object o) {
+    o.erase("status");
+    return o;
+  };
+  EXPECT_EQ(without_status(placed.json.as_object()), without_status(final_order.json.as_object()))
+      << placed.body << " vs " << final_order.body;
+  EXPECT_EQ(placed.json.at("total").as_int64(), 2 * 899 + 1599);
+  // The same request again: the order as it is now.
+  auto again = shop_->place(c, items({{"p-2", 2}, {"p-5", 1}}), "Calle Mayor 1, Madrid", "answer-key");
+  ASSERT_EQ(again.status, 202) << again.body;
+  EXPECT_EQ(again.json, final_order.json);
+  auto metrics = shop_->call("GET", shop_->url("order-service") + "/metrics");
+  EXPECT_NE(metrics.body.find("orders_created_total 1\n"), std::string::npos) << "a retried request creates nothing";
+}
+
 // The same shop on the servers a production deployment uses: each service on its own
 // PostgreSQL schema, all of them on one RabbitMQ broker (scripts/test-servers.sh starts both).
 // The services load libpq and rabbitmq-c only now (core::SharedLibrary), so this also

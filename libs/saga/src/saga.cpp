@@ -103,6 +103,9 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
   std::set<std::string> driving;  // sagas with a driver coroutine in this process
   std::set<std::string> stuck;
   std::map<std::string, State, std::less<>> live;  // ForwardCheckpoint::deferred: unpersisted progress
+  // Sagas created here and committed, with their lease's end: the first driver takes the
+  // state from here instead of reading back the row that was just written.
+  std::map<std::string, std::pair<Loaded, std::int64_t>, std::less<>> handover;
   std::vector<std::function<void(const State&)>> finished_callbacks;
   core::Notifier finished;
   core::Notifier stopping;
@@ -236,12 +239,37 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
     if (!is_stuck && stuck.erase(s.id) > 0) stuck_gauge->with({s.type}).dec();
   }
 
+  // After the commit that created a saga here (see create_in).
+  void offer(Loaded l, std::int64_t lease_until) {
+    const auto keep_after = now_ms() + opts.lease.count() / 2;
+    std::lock_guard lock(mutex);
+    // Entries nobody launched (create_in without launch) go once they are no use.
+    std::erase_if(handover, [&](const auto& kv) { return kv.second.second < keep_after; });
+    std::string id = l.state.id;
+    handover.insert_or_assign(std::move(id), std::pair{std::move(l), lease_until});
+  }
+
+  // The state handed over by this process's create_in, when its lease still has the
+  // margin held_in() asks for.
+  std::optional<Loaded> take_handover(const std::string& id) {
+    std::lock_guard lock(mutex);
+    auto it = handover.find(id);
+    if (it == handover.end()) return std::nullopt;
+    auto [l, lease_until] = std::move(it->second);
+    handover.erase(it);
+    if (lease_until < now_ms() + opts.lease.count() / 2) return std::nullopt;
+    return std::move(l);
+  }
+
   static asio::awaitable<void> drive(std::shared_ptr<Impl> self, std::string id) {
     auto& me = *self;
     std::string type;
     try {
-      auto claimed = co_await me.db->transaction([&](storage::Tx& tx) { return me.held_in(tx, id); },
-                                                 storage::TxMode::read);
+      Result<std::optional<Loaded>> claimed = me.take_handover(id);
+      if (!*claimed) {
+        claimed = co_await me.db->transaction([&](storage::Tx& tx) { return me.held_in(tx, id); },
+                                              storage::TxMode::read);
+      }
       if (claimed && !*claimed) {
         claimed = co_await me.db->transaction([&](storage::Tx& tx) { return me.claim_in(tx, id); });
       }
@@ -583,8 +611,18 @@ Result<bool> Orchestrator::create_in(storage::Tx& tx, std::string_view type, std
   auto h = tx.exec("INSERT INTO saga_history (saga_id, at, event, step, detail) VALUES ($1, $2, 'started', '', '')",
                    saga_id, now);
   if (!h) return fail(std::move(h.error()));
-  const std::string t(type);
-  tx.on_commit([impl = impl_, t] { impl->started_total->with({t}).inc(); });
+  Loaded l;
+  l.state.id = std::string(saga_id);
+  l.state.type = std::string(type);
+  l.state.data = input;
+  l.state.created_ms = now;
+  l.state.updated_ms = now;
+  l.state.traceparent = trace_header;
+  l.trace = trace_header;
+  tx.on_commit([impl = impl_, l = std::move(l), lease_until = now + me.opts.lease.count()]() mutable {
+    impl->started_total->with({l.state.type}).inc();
+    impl->offer(std::move(l), lease_until);
+  });
   return true;
 }
 

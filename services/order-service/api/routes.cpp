@@ -101,15 +101,24 @@ void register_routes(mercado::service::App& app, Dependencies deps, http::OpenAp
       co_return http::problem(req, Error(Errc::invalid_argument, "Idempotency-Key must be 1 to 255 characters"));
     }
     const std::string order_id = key ? order_id_for_key(in->customer_id, *key) : mercado::core::new_uuid();
-    auto position = co_await deps.orders.place(order_id, in->customer_id, in->address, items, req.trace().traceparent());
-    if (!position) {
-      co_return http::problem(req, position.error());
+    auto placed = co_await deps.orders.place(order_id, in->customer_id, in->address, items, req.trace().traceparent());
+    if (!placed) {
+      co_return http::problem(req, placed.error());
     }
     deps.sagas.launch(order_id);  // its row was created with the order's events (append hook)
-    deps.created.inc();
-    // Read your writes: orders_view is an inline projection, committed with the events, so
-    // this returns at once (it would wait for a projection that lags).
-    co_await deps.orders.visible(*position, std::chrono::seconds(2));
+    if (!placed->replayed) {
+      // Just created: the read model holds exactly this (written in the same transaction).
+      deps.created.inc();
+      std::int64_t total = 0;
+      for (const auto& i : items) total += i.price * i.quantity;
+      app::OrderView created{order_id, in->customer_id, std::move(items), total, "PENDING", "", in->address};
+      auto res = http::json_response(202, created);
+      res.headers.set("Location", "/orders/" + order_id);
+      co_return res;
+    }
+    // A retried request: answer with the order as it is now. orders_view is an inline
+    // projection, committed with the events, so this does not wait.
+    co_await deps.orders.visible(placed->position, std::chrono::seconds(2));
     auto view = co_await deps.orders.get(order_id);
     if (!view || !*view) co_return http::json_response(202, json::value{{"id", order_id}, {"status", "PENDING"}});
     auto res = http::json_response(202, **view);

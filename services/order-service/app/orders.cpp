@@ -113,7 +113,7 @@ Result<void> OrdersProjection::reset(storage::Tx& tx) {
   return {};
 }
 
-asio::awaitable<Result<std::int64_t>> Orders::place(std::string order_id, std::string customer_id, std::string address,
+asio::awaitable<Result<Orders::Placed>> Orders::place(std::string order_id, std::string customer_id, std::string address,
                                                     std::vector<ItemView> items, std::string traceparent) {
   domain::Order o(order_stream(order_id));
   if (auto r = o.create(customer_id, address); !r) co_return fail(std::move(r.error()));
@@ -127,7 +127,7 @@ asio::awaitable<Result<std::int64_t>> Orders::place(std::string order_id, std::s
   }
   auto saved = co_await es::save(store_, o);
   if (!saved) co_return fail(std::move(saved.error().error));
-  co_return saved->last_position;
+  co_return Placed{saved->last_position, saved->replayed};
 }
 
 asio::awaitable<Result<std::optional<domain::Order>>> Orders::load(std::string order_id) {

@@ -55,10 +55,15 @@ class Orders {
   Orders(mercado::es::EventStore& store, mercado::es::ProjectionRunner& view)
       : store_(store), view_(view) {}
 
-  // Creates the order with priced items; returns the global position of its events.
-  boost::asio::awaitable<mercado::Result<std::int64_t>> place(std::string order_id, std::string customer_id,
-                                                              std::string address, std::vector<ItemView> items,
-                                                              std::string traceparent);
+  // Creates the order with priced items: the global position of its events, and whether
+  // they were stored already (a retried request with the same order id).
+  struct Placed {
+    std::int64_t position = 0;
+    bool replayed = false;
+  };
+  boost::asio::awaitable<mercado::Result<Placed>> place(std::string order_id, std::string customer_id,
+                                                std::string address, std::vector<ItemView> items,
+                                                std::string traceparent);
   // PENDING -> CONFIRMED (no-op when confirmed); conflict when cancelled.
   boost::asio::awaitable<mercado::Result<void>> confirm(std::string order_id, std::string traceparent);
   // The same inside the caller's transaction (the saga's completion): the order's events,
