@@ -35,6 +35,11 @@ inline constexpr std::string_view kOrderSaga = "order";
 
 mercado::saga::Definition order_saga(Orders& orders, Downstreams downstreams);
 
+// The validate_order step (a pure function of the saga's input, which is the order as
+// created): it has items, each with a product, a positive quantity and a price, and its
+// total is what they add up to.
+mercado::saga::StepResult validate_order(const boost::json::object& order);
+
 // "process_payment: insufficient-funds: ..." -> "insufficient-funds" (a metric label).
 std::string reason_slug(std::string_view saga_failure);
 // "process_payment: insufficient-funds: balance 0" -> "insufficient-funds: balance 0".
