@@ -264,6 +264,24 @@ EventStore::~EventStore() = default;
 
 asio::awaitable<AppendOutcome> EventStore::append(std::string stream, std::vector<NewEvent> events,
                                                   ExpectedVersion expected) {
+  if (db_->groups_writes()) {
+    // The database groups every write of the process (the service's own transactions
+    // too) into shared commits, each in its own savepoint: the append joins those, so one
+    // commit covers appends and everything else written meanwhile.
+    std::optional<AppendError> refused;
+    auto r = co_await db_->transaction([&](storage::Tx& tx) -> Result<AppendOutcome> {
+      auto out = append_in(tx, stream, events, expected);
+      // A refused append wrote nothing. If a statement failed on the way (PostgreSQL: a
+      // unique violation), the savepoint is undone and `refused` still says why.
+      if (!out) refused = out.error();
+      if (!out && !out.error().is_concurrency()) return fail(out.error().error);  // undoes this savepoint only
+      if (out && !out->replayed) tx.on_commit([this] { appended_.notify_all(); });
+      return out;
+    });
+    if (r) co_return std::move(*r);
+    if (refused) co_return std::unexpected(std::move(*refused));
+    co_return std::unexpected(storage_error(std::move(r.error())));  // the shared commit failed
+  }
   auto drain = [this] {
     for (;;) {
       std::vector<GroupRequest> batch;

@@ -34,11 +34,19 @@ T run(boost::asio::awaitable<T> a) {
   return std::move(*out);
 }
 
-class EsTest : public ::testing::TestWithParam<Backend> {
+// A backend, and whether its database groups write transactions into shared commits
+// (DatabaseOptions::group_commit, what the services use): appends then join those groups
+// instead of the store's own.
+struct EsParam {
+  Backend backend;
+  bool group_commit;
+};
+
+class EsTest : public ::testing::TestWithParam<EsParam> {
  protected:
   void SetUp() override {
-    MERCADO_SCRATCH_OR_SKIP(scratch_, GetParam());
-    auto db = storage::open_database(scratch_->url(), pool_);
+    MERCADO_SCRATCH_OR_SKIP(scratch_, GetParam().backend);
+    auto db = storage::open_database(scratch_->url(), pool_, {.group_commit = GetParam().group_commit});
     ASSERT_TRUE(db) << db.error().message;
     db_ = *db;
     ASSERT_TRUE(storage::migrate_blocking(*db_, "mercado_eventstore", EventStore::migrations()));
@@ -50,8 +58,13 @@ class EsTest : public ::testing::TestWithParam<Backend> {
   std::shared_ptr<storage::Database> db_;
 };
 
-inline std::string backend_name(const ::testing::TestParamInfo<Backend>& info) {
-  return storage::testing::to_string(info.param);
+inline std::string backend_name(const ::testing::TestParamInfo<EsParam>& info) {
+  return storage::testing::to_string(info.param.backend) + (info.param.group_commit ? "_grouped" : "");
+}
+
+inline auto all_backends() {
+  return ::testing::Values(EsParam{Backend::sqlite, false}, EsParam{Backend::postgres, false},
+                           EsParam{Backend::sqlite, true}, EsParam{Backend::postgres, true});
 }
 
 }  // namespace mercado::es::testing

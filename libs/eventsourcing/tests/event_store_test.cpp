@@ -268,7 +268,7 @@ TEST_P(EsTest, CachedAggregatesCatchUpWithEventsAppendedElsewhere) {
   EXPECT_EQ(run(cache.load(store, "counter-a"))->total, 116);  // evicted, rebuilt from the store
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, EsTest, ::testing::Values(testing::Backend::sqlite, testing::Backend::postgres),
+INSTANTIATE_TEST_SUITE_P(Backends, EsTest, testing::all_backends(),
                          testing::backend_name);
 
 }  // namespace

@@ -190,7 +190,7 @@ TEST_P(ProjectionTest, FollowsLiveAppends) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ProjectionTest,
-                         ::testing::Values(testing::Backend::sqlite, testing::Backend::postgres), testing::backend_name);
+                         testing::all_backends(), testing::backend_name);
 
 }  // namespace
 }  // namespace mercado::es

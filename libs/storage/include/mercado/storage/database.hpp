@@ -110,6 +110,8 @@ class Database {
   // The URL with any password removed, for logs.
   virtual std::string describe() const = 0;
   core::BlockingPool& pool() const noexcept { return pool_; }
+  // Whether write transactions share commits (DatabaseOptions::group_commit).
+  bool groups_writes() const noexcept { return group_max_ > 0; }
   const DatabaseStats& stats() const noexcept { return stats_; }
 
   // Runs `f(Tx&)` in a transaction on a pool worker; see the file comment. With
