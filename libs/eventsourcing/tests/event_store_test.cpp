@@ -268,6 +268,31 @@ TEST_P(EsTest, CachedAggregatesCatchUpWithEventsAppendedElsewhere) {
   EXPECT_EQ(run(cache.load(store, "counter-a"))->total, 116);  // evicted, rebuilt from the store
 }
 
+// load_in: the same catch-up inside a transaction of the caller's (with its other reads).
+TEST_P(EsTest, CachedAggregatesLoadInsideTheCallersTransaction) {
+  EventStore store(db_);
+  AggregateCache<Counter> cache(4);
+  Counter a("counter-tx");
+  ASSERT_TRUE(a.add(2));
+  ASSERT_TRUE(run(save(store, a)));
+  cache.remember(a);
+  auto other = run(load<Counter>(store, "counter-tx"));
+  ASSERT_TRUE(other->add(40));
+  ASSERT_TRUE(run(save(store, *other)));
+  auto loaded = db_->transaction_blocking(
+      [&](storage::Tx& tx) { return cache.load_in(tx, "counter-tx"); }, storage::TxMode::read);
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  EXPECT_EQ(loaded->total, 42);
+  EXPECT_EQ(loaded->version(), 2);
+  // Cached now at version 2: a missing stream is a fresh aggregate, and is not cached.
+  auto missing = db_->transaction_blocking(
+      [&](storage::Tx& tx) { return cache.load_in(tx, "counter-none"); }, storage::TxMode::read);
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->version(), 0);
+  EXPECT_EQ(cache.size(), 1u);
+  EXPECT_EQ(run(cache.load(store, "counter-tx"))->total, 42);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, EsTest, testing::all_backends(),
                          testing::backend_name);
 

@@ -177,16 +177,29 @@ asio::awaitable<Result<PaymentView>> Payments::pay(std::string order_id, std::st
                                                    std::string traceparent) {
   const std::string payment_id = payment_id_for(order_id);
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-    auto existing = co_await find(payment_id);
-    if (!existing) co_return fail(std::move(existing.error()));
-    if (*existing) {
-      if ((*existing)->customer_id != customer_id || (*existing)->amount != amount) {
+    // One read: was this order paid already, and the account as it is now.
+    struct Seen {
+      std::optional<PaymentView> existing;
+      std::optional<domain::BankAccount> account;
+    };
+    auto seen = co_await db_.transaction(
+        [&](storage::Tx& tx) -> Result<Seen> {
+          auto existing = find_in(tx, payment_id);
+          if (!existing) return fail(std::move(existing.error()));
+          if (*existing) return Seen{std::move(*existing), std::nullopt};
+          auto account = accounts_.load_in(tx, account_stream(customer_id));
+          if (!account) return fail(std::move(account.error()));
+          return Seen{std::nullopt, std::move(*account)};
+        },
+        storage::TxMode::read);
+    if (!seen) co_return fail(std::move(seen.error()));
+    if (auto& existing = seen->existing) {
+      if (existing->customer_id != customer_id || existing->amount != amount) {
         co_return fail(Errc::conflict, "order " + order_id + " was already paid with other details");
       }
-      co_return **existing;
+      co_return std::move(*existing);
     }
-    auto a = co_await accounts_.load(store_, account_stream(customer_id));
-    if (!a) co_return fail(std::move(a.error()));
+    auto& a = seen->account;
     if (!a->exists()) {
       Error e(Errc::conflict, "customer " + customer_id + " has no account, so no funds");
       e.type = "insufficient-funds";

@@ -6,6 +6,7 @@
 //
 //   es::AggregateCache<BankAccount> accounts(256);
 //   auto a = co_await accounts.load(store, "account-42");   // cached state + newer events
+//   (or accounts.load_in(tx, "account-42") inside a transaction of the caller's)
 //   a->withdraw(500, "pay-7");
 //   auto saved = co_await es::save(store, *a);
 //   if (saved) accounts.remember(*a);                       // the saved state, nothing pending
@@ -49,6 +50,21 @@ class AggregateCache {
       remember(aggregate);
     }
     co_return aggregate;
+  }
+
+  // The same inside the caller's transaction, e.g. together with other reads the command
+  // needs, in one transaction instead of two.
+  template <class... Args>
+  Result<A> load_in(storage::Tx& tx, const std::string& stream, Args&&... args) {
+    std::optional<A> cached = get(stream);
+    A aggregate = cached ? std::move(*cached) : A(stream, std::forward<Args>(args)...);
+    auto newer = EventStore::read_stream_in(tx, stream, aggregate.version());
+    if (!newer) return fail(std::move(newer.error()));
+    if (!newer->empty() || !cached) {
+      aggregate.load(*newer);
+      remember(aggregate);
+    }
+    return aggregate;
   }
 
   // Caches an aggregate that has nothing pending (e.g. after a successful save); an
