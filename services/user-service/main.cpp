@@ -20,7 +20,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   mercado::http::OpenApi openapi{"user-service", "0.1.0", "Users, profiles, preferences and logins"};
-  user::api::register_routes(app, **backend, security, openapi);
+  mercado::core::BlockingPool hashing(2);  // argon2id, apart from the database's pool
+  user::api::register_routes(app, **backend, hashing, security, openapi);
   mercado::http::add_openapi_route(app.server(), std::move(openapi));
   return app.run();
 }

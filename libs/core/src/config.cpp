@@ -25,6 +25,9 @@ Config::Config(std::string service_name, std::string description)
       ->envname("REGISTRY_URL");
   a.add_option("--io-threads", options_.io_threads, "I/O threads (0 = one per core)")
       ->envname("IO_THREADS");
+  a.add_option("--blocking-threads", options_.blocking_threads,
+               "Threads for blocking work: database calls, the SQLite bus (0 = 1 on SQLite, 4 on PostgreSQL)")
+      ->envname("BLOCKING_THREADS");
   a.add_option("--log-level", options_.log_level, "trace|debug|info|warn|error|off")
       ->envname("LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));

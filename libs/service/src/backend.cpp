@@ -68,13 +68,14 @@ Result<std::unique_ptr<Backend>> Backend::open(App& app, BackendOptions options)
   const auto& o = app.options();
   std::unique_ptr<Backend> b(new Backend());
   b->app_ = &app;
-  b->pool_ = std::make_unique<core::BlockingPool>(options.workers);
-
   std::error_code ec;
   std::filesystem::create_directories(o.data_dir, ec);
   const std::string db_url =
       o.database_url.empty() ? "sqlite://" + (std::filesystem::path(o.data_dir) / (o.service_name + ".db")).string()
                              : o.database_url;
+  std::size_t workers = o.blocking_threads != 0 ? o.blocking_threads : options.workers;  // the flag wins
+  if (workers == 0) workers = db_url.starts_with("sqlite:") ? 1 : 4;
+  b->pool_ = std::make_unique<core::BlockingPool>(workers);
   const std::string bus_url =
       o.broker_url.empty() ? "sqlite://" + (std::filesystem::path(o.data_dir) / "bus.db").string() : o.broker_url;
 

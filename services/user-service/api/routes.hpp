@@ -16,7 +16,10 @@
 
 namespace user::api {
 
-void register_routes(mercado::service::App& app, mercado::service::Backend& backend, mercado::service::Security& security,
+// `hashing` runs argon2id (tens of milliseconds of CPU each): a pool of its own, so that
+// logins never queue the service's database calls behind them.
+void register_routes(mercado::service::App& app, mercado::service::Backend& backend, mercado::core::BlockingPool& hashing,
+                     mercado::service::Security& security,
                      mercado::http::OpenApi& openapi);
 
 }  // namespace user::api
