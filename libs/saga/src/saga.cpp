@@ -167,19 +167,24 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
         }
       }
     }
-    for (const auto& e : earlier) {  // deferred forward successes, in their order
-      auto d = tx.exec("INSERT INTO saga_history (saga_id, at, event, step, detail) VALUES ($1, $2, $3, $4, $5)",
-                       s.id, e.at_ms, e.event, e.step, e.detail);
-      if (!d) return fail(std::move(d.error()));
+    // The history rows in one statement: the deferred forward successes in their order,
+    // this transition, and (a step's outcome that also ends the saga) the end.
+    std::vector<storage::Param> rows;
+    rows.reserve(5 * (earlier.size() + 2));
+    auto row = [&](std::int64_t at, std::string_view ev, std::string_view st, std::string_view de) {
+      rows.insert(rows.end(), {storage::Param(std::string_view(s.id)), storage::Param(at), storage::Param(ev),
+                               storage::Param(st), storage::Param(de)});
+    };
+    for (const auto& e : earlier) row(e.at_ms, e.event, e.step, e.detail);
+    row(now, event, step, detail);
+    if (!then_event.empty()) row(now, then_event, "", then_event == "compensated" ? std::string_view(s.failure) : "");
+    std::string sql = "INSERT INTO saga_history (saga_id, at, event, step, detail) VALUES ";
+    for (std::size_t i = 0; i < rows.size(); i += 5) {
+      sql += i == 0 ? "(" : ", (";
+      for (std::size_t k = 1; k <= 5; ++k) sql += "$" + std::to_string(i + k) + (k < 5 ? ", " : ")");
     }
-    auto h = tx.exec("INSERT INTO saga_history (saga_id, at, event, step, detail) VALUES ($1, $2, $3, $4, $5)",
-                     s.id, now, event, step, detail);
+    auto h = tx.exec_params(sql, rows);
     if (!h) return fail(std::move(h.error()));
-    if (!then_event.empty()) {  // a step's outcome that also ends the saga: one transaction
-      auto t = tx.exec("INSERT INTO saga_history (saga_id, at, event, step, detail) VALUES ($1, $2, $3, '', $4)",
-                       s.id, now, then_event, then_event == "compensated" ? std::string_view(s.failure) : "");
-      if (!t) return fail(std::move(t.error()));
-    }
     return true;
   }
 
