@@ -82,7 +82,8 @@ Result<std::unique_ptr<Backend>> Backend::open(App& app, BackendOptions options)
   auto db = storage::open_database(db_url, *b->pool_,
                                    {.max_connections = options.max_connections,
                                     .cache_kib = options.sqlite_cache_kib,
-                                    .group_commit = options.group_commit});
+                                    .group_commit = options.group_commit,
+                                    .inline_reads = options.inline_reads});
   if (!db) return fail(std::move(db.error()));
   b->db_ = *db;
   for (auto [scope, migrations] : {std::pair{std::string("mercado_outbox"), messaging::Outbox::migrations()},

@@ -29,8 +29,11 @@ struct Database::Group {
   bool draining = false;
 };
 
-Database::Database(core::BlockingPool& pool, std::size_t group_max)
-    : pool_(pool), group_max_(group_max), group_(group_max > 0 ? std::make_shared<Group>() : nullptr) {}
+Database::Database(core::BlockingPool& pool, std::size_t group_max, bool inline_reads)
+    : pool_(pool),
+      group_max_(group_max),
+      inline_reads_(inline_reads),
+      group_(group_max > 0 ? std::make_shared<Group>() : nullptr) {}
 
 Database::~Database() = default;
 

@@ -284,7 +284,8 @@ Result<std::unique_ptr<SqliteConnection>> open_connection(const std::string& pat
 
 SqliteDatabase::SqliteDatabase(core::BlockingPool& pool, std::string path, std::string synchronous,
                                const DatabaseOptions& options)
-    : Database(pool, options.group_commit ? std::max<std::size_t>(options.group_commit_max, 1) : 0),
+    : Database(pool, options.group_commit ? std::max<std::size_t>(options.group_commit_max, 1) : 0,
+               options.inline_reads),
       path_(std::move(path)),
       synchronous_(std::move(synchronous)),
       options_(options) {

@@ -206,6 +206,52 @@ TEST_P(DatabaseTest, RunsOnAPoolWorkerAndResumesOnTheIoThread) {
   EXPECT_EQ(resumed, io_thread);
 }
 
+// DatabaseOptions::inline_reads: SQLite read transactions run on the caller's (io) thread,
+// even while a write transaction is open on a worker; writes still go to the pool.
+// PostgreSQL ignores the option (every call waits for the server).
+TEST_P(DatabaseTest, InlineReadsRunOnTheCallersThreadWritesOnAWorker) {
+  auto db = open({.inline_reads = true});
+  asio::io_context& io = io_;
+  std::thread::id io_thread, read_thread, write_thread;
+  std::promise<void> writer_inside, reader_done;
+  auto reader_finished = reader_done.get_future().share();
+  std::optional<std::int64_t> seen;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    io_thread = std::this_thread::get_id();
+    // A writer holds its transaction open (on its own thread) until the read is done.
+    std::thread holder([&] {
+      auto r = db->transaction_blocking([&](Tx& tx) {
+        auto u = tx.exec("UPDATE counter SET n = 7");
+        writer_inside.set_value();
+        reader_finished.wait();
+        return u;
+      });
+      EXPECT_TRUE(r);
+    });
+    writer_inside.get_future().wait();
+    auto n = co_await db->transaction([&](Tx& tx) {
+      read_thread = std::this_thread::get_id();
+      return tx.query_value<std::int64_t>("SELECT n FROM counter");
+    }, TxMode::read);
+    reader_done.set_value();
+    holder.join();
+    if (n && *n) seen = **n;
+    auto w = co_await db->transaction([&](Tx& tx) {
+      write_thread = std::this_thread::get_id();
+      return tx.exec("UPDATE counter SET n = n + 1");
+    });
+    EXPECT_TRUE(w);
+  }, asio::detached);
+  io.run();
+  EXPECT_EQ(seen, std::optional<std::int64_t>(0));  // the open writer's change is not visible
+  if (GetParam() == Backend::sqlite) {
+    EXPECT_EQ(read_thread, io_thread);
+  } else {
+    EXPECT_NE(read_thread, io_thread);
+  }
+  EXPECT_NE(write_thread, io_thread);
+}
+
 TEST_P(DatabaseTest, ConcurrentWritersNeverLoseAnUpdate) {
   constexpr int kCoroutines = 64;
   asio::io_context& io = io_;

@@ -47,6 +47,9 @@ struct BackendOptions {
   // Concurrent write transactions share one commit (storage::DatabaseOptions): durable
   // commits cost one fsync per group instead of one per request.
   bool group_commit = true;
+  // SQLite reads on the io thread (storage::DatabaseOptions::inline_reads): with one
+  // blocking thread, a read would otherwise wait behind a write group's fsync.
+  bool inline_reads = true;
 };
 
 class Backend {

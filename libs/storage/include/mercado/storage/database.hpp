@@ -5,7 +5,8 @@
 //   postgres://user:pass@host:5432/orders[?sslmode=...]              (postgresql:// too)
 //
 // The unit of work is a transaction function. It runs on a worker of the BlockingPool,
-// with one connection, inside BEGIN ... COMMIT, and never on an io thread:
+// with one connection, inside BEGIN ... COMMIT, and never on an io thread (except SQLite
+// read transactions with DatabaseOptions::inline_reads, which run on the caller's thread):
 //
 //   Result<OrderId> id = co_await db.transaction([&](storage::Tx& tx) -> Result<OrderId> {
 //     auto r = tx.query("INSERT INTO orders(customer) VALUES ($1) RETURNING id", customer);
@@ -76,6 +77,12 @@ struct DatabaseOptions {
   // as in any serial order. Off by default.
   bool group_commit = false;
   std::size_t group_commit_max = 64;
+  // SQLite: read transactions run on the calling thread (an io thread) instead of a pool
+  // worker. A WAL reader never waits for writers, and a point read takes microseconds, less
+  // than the two thread hand-offs -- and than waiting for a worker busy with a write group's
+  // fsync. Only for databases whose reads are short (the services' are: by key, or LIMITed).
+  // Ignored for PostgreSQL (every call waits for the server).
+  bool inline_reads = false;
 };
 
 // Counters of one Database since it was opened, for metrics (service::Backend exports them
@@ -119,6 +126,10 @@ class Database {
   template <class F>
   boost::asio::awaitable<std::invoke_result_t<F&, Tx&>> transaction(F f, TxMode mode = TxMode::write) {
     using R = std::invoke_result_t<F&, Tx&>;
+    if (mode == TxMode::read && inline_reads_) {
+      account_queued(mode, Clock::duration::zero());
+      co_return transaction_blocking(f, mode);
+    }
     if (mode != TxMode::write || group_max_ == 0) {
       const auto queued = Clock::now();
       co_return co_await pool_.run([this, &f, mode, queued] {  // coro-capture-ok
@@ -166,7 +177,7 @@ class Database {
   void account_run(TxMode mode, Clock::duration ran, bool committed) noexcept;
 
   // group_max > 0 turns group commit on (see DatabaseOptions).
-  explicit Database(core::BlockingPool& pool, std::size_t group_max = 0);
+  explicit Database(core::BlockingPool& pool, std::size_t group_max = 0, bool inline_reads = false);
   // Runs body between BEGIN and COMMIT (or ROLLBACK when it, or a statement, failed), then
   // the commit hooks. Returns body's error, or the BEGIN/COMMIT error.
   virtual Result<void> run(TxMode mode, const std::function<Result<void>(Tx&)>& body) = 0;
@@ -181,6 +192,7 @@ class Database {
   core::BlockingPool& pool_;
   DatabaseStats stats_;
   std::size_t group_max_ = 0;
+  bool inline_reads_ = false;
   std::shared_ptr<Group> group_;
 };
 
