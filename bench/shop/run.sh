@@ -14,11 +14,11 @@ cmake --build --preset release --target mercado user-service inventory-service p
   >"$(mktemp)" || { echo "build failed"; exit 1; }
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-./build/release/bin/mercado up --data-dir "$data" --base-port "$((port % 20000 + 20000))" --access-log 0 --log-level warn ${UP_ARGS:-} \
+./build/release/bin/mercado up --data-dir "$data" --base-port "$((port % 15000 + 10000))" --access-log 0 --log-level warn ${UP_ARGS:-} \
   >"$data/up.log" 2>&1 &
 up_pid=$!
 trap 'kill -INT $up_pid 2>/dev/null; wait $up_pid 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 300); do grep -q "Mercado is up" "$data/up.log" && break; sleep 0.1; done
 grep -q "Mercado is up" "$data/up.log" || { cat "$data/up.log"; exit 1; }
-./build/release/bin/mercado loadgen --data-dir "$data" --base-port "$((port % 20000 + 20000))" \
+./build/release/bin/mercado loadgen --data-dir "$data" --base-port "$((port % 15000 + 10000))" \
   --clients "$clients" --duration "$seconds" --warmup 3

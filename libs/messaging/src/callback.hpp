@@ -42,13 +42,17 @@ boost::asio::awaitable<T> await_callback(Start start) {
         pending->work.emplace(boost::asio::make_work_guard(ex));
         s(Completion<T>([pending](T value) {
           if (pending->done.exchange(true)) return;
-          auto target = pending->work->get_executor();
-          boost::asio::post(target, [pending, value = std::move(value)]() mutable {
+          // The work guard is released here, after post() has returned: released by the
+          // handler, the io_context could finish run() and be destroyed while this thread is
+          // still inside post() signalling it.
+          auto work = std::move(*pending->work);
+          pending->work.reset();
+          boost::asio::post(work.get_executor(), [pending, value = std::move(value)]() mutable {
             auto h = std::move(*pending->handler);
             pending->handler.reset();
-            pending->work.reset();
             std::move(h)(std::move(value));
           });
+          work.reset();
         }));
       },
       boost::asio::use_awaitable, std::move(start));

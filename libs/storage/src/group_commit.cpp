@@ -66,13 +66,17 @@ asio::awaitable<Result<void>> Database::run_grouped(std::function<void(Tx&)> mem
         waiter->work.emplace(asio::get_associated_executor(handler));
         waiter->handler.emplace(std::move(handler));
         Group::Member m{std::move(fn), [waiter](Result<void> r) {
-                          auto ex = waiter->work->get_executor();
-                          asio::post(ex, [waiter, r = std::move(r)]() mutable {
+                          // The work guard stays here until post() has returned: released by
+                          // the handler instead, the io_context could finish run() and be
+                          // destroyed while this thread is still inside post() signalling it.
+                          auto work = std::move(*waiter->work);
+                          waiter->work.reset();
+                          asio::post(work.get_executor(), [waiter, r = std::move(r)]() mutable {
                             auto h = std::move(*waiter->handler);
                             waiter->handler.reset();
-                            waiter->work.reset();
                             std::move(h)(std::move(r));
                           });
+                          work.reset();
                         },
                         Clock::now()};
         bool start = false;
