@@ -227,18 +227,23 @@ TEST_P(EsTest, RebuiltAggregateEqualsTheLiveOne) {
   EXPECT_EQ(r.error().current_version, 6);
 }
 
+// Saves counter `id` with `first` and caches it; then another writer (another instance, or
+// a command that bypassed the cache) appends `later` to the stream.
+void cache_then_append_elsewhere(EventStore& store, AggregateCache<Counter>& cache, const std::string& id,
+                                 std::int64_t first, std::initializer_list<std::int64_t> later) {
+  Counter a(id);
+  ASSERT_TRUE(a.add(first));
+  ASSERT_TRUE(run(save(store, a)));
+  cache.remember(a);
+  auto other = run(load<Counter>(store, id));
+  for (auto n : later) ASSERT_TRUE(other->add(n));
+  ASSERT_TRUE(run(save(store, *other)));
+}
+
 TEST_P(EsTest, CachedAggregatesCatchUpWithEventsAppendedElsewhere) {
   EventStore store(db_);
   AggregateCache<Counter> cache(2);
-  Counter a("counter-a");
-  ASSERT_TRUE(a.add(1));
-  ASSERT_TRUE(run(save(store, a)));
-  cache.remember(a);
-  // Another writer (another instance, or a command that bypassed the cache) appends.
-  auto other = run(load<Counter>(store, "counter-a"));
-  ASSERT_TRUE(other->add(10));
-  ASSERT_TRUE(other->add(100));
-  ASSERT_TRUE(run(save(store, *other)));
+  ASSERT_NO_FATAL_FAILURE(cache_then_append_elsewhere(store, cache, "counter-a", 1, {10, 100}));
   auto cached = run(cache.load(store, "counter-a"));
   ASSERT_TRUE(cached);
   EXPECT_EQ(cached->total, 111);
@@ -272,13 +277,7 @@ TEST_P(EsTest, CachedAggregatesCatchUpWithEventsAppendedElsewhere) {
 TEST_P(EsTest, CachedAggregatesLoadInsideTheCallersTransaction) {
   EventStore store(db_);
   AggregateCache<Counter> cache(4);
-  Counter a("counter-tx");
-  ASSERT_TRUE(a.add(2));
-  ASSERT_TRUE(run(save(store, a)));
-  cache.remember(a);
-  auto other = run(load<Counter>(store, "counter-tx"));
-  ASSERT_TRUE(other->add(40));
-  ASSERT_TRUE(run(save(store, *other)));
+  ASSERT_NO_FATAL_FAILURE(cache_then_append_elsewhere(store, cache, "counter-tx", 2, {40}));
   auto loaded = db_->transaction_blocking(
       [&](storage::Tx& tx) { return cache.load_in(tx, "counter-tx"); }, storage::TxMode::read);
   ASSERT_TRUE(loaded) << loaded.error().message;

@@ -48,6 +48,24 @@ class DatabaseTest : public ::testing::TestWithParam<Backend> {
     return *db;
   }
 
+  // A write transaction on a thread of its own: runs `sql`, then stays open until `release`
+  // is ready. Returns (the thread, to join) once the statement has run.
+  static std::thread hold_write_open(Database& db, std::string sql, std::shared_future<void> release) {
+    std::promise<void> inside;
+    auto ran = inside.get_future();
+    std::thread t([&db, sql = std::move(sql), release, inside = std::move(inside)]() mutable {
+      auto r = db.transaction_blocking([&](Tx& tx) {
+        auto u = tx.exec(sql);
+        inside.set_value();
+        release.wait();
+        return u;
+      });
+      EXPECT_TRUE(r);
+    });
+    ran.wait();
+    return t;
+  }
+
   std::int64_t count(const char* table) {
     auto n = db_->transaction_blocking([&](Tx& tx) {
       return tx.query_value<std::int64_t>(std::string("SELECT COUNT(*) FROM ") + table);
@@ -213,22 +231,12 @@ TEST_P(DatabaseTest, InlineReadsRunOnTheCallersThreadWritesOnAWorker) {
   auto db = open({.inline_reads = true});
   asio::io_context& io = io_;
   std::thread::id io_thread, read_thread, write_thread;
-  std::promise<void> writer_inside, reader_done;
-  auto reader_finished = reader_done.get_future().share();
+  std::promise<void> reader_done;
   std::optional<std::int64_t> seen;
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
     io_thread = std::this_thread::get_id();
     // A writer holds its transaction open (on its own thread) until the read is done.
-    std::thread holder([&] {
-      auto r = db->transaction_blocking([&](Tx& tx) {
-        auto u = tx.exec("UPDATE counter SET n = 7");
-        writer_inside.set_value();
-        reader_finished.wait();
-        return u;
-      });
-      EXPECT_TRUE(r);
-    });
-    writer_inside.get_future().wait();
+    std::thread holder = hold_write_open(*db, "UPDATE counter SET n = 7", reader_done.get_future().share());
     auto n = co_await db->transaction([&](Tx& tx) {
       read_thread = std::this_thread::get_id();
       return tx.query_value<std::int64_t>("SELECT n FROM counter");
@@ -293,19 +301,9 @@ TEST_P(DatabaseTest, CommitHooksRunAfterCommitOnly) {
 }
 
 TEST_P(DatabaseTest, ReadersDoNotWaitForAnOpenWriter) {
-  std::promise<void> writer_inside, reader_done;
-  auto reader_finished = reader_done.get_future();
-  std::thread writer([&] {
-    auto r = db_->transaction_blocking([&](Tx& tx) {
-      auto u = tx.exec("UPDATE counter SET n = 5");
-      writer_inside.set_value();
-      // Hold the write transaction open until the reader has finished.
-      reader_finished.wait();
-      return u;
-    });
-    EXPECT_TRUE(r);
-  });
-  writer_inside.get_future().wait();
+  // Hold a write transaction open until the reader has finished.
+  std::promise<void> reader_done;
+  std::thread writer = hold_write_open(*db_, "UPDATE counter SET n = 5", reader_done.get_future().share());
   auto n = db_->transaction_blocking([](Tx& tx) { return tx.query_value<std::int64_t>("SELECT n FROM counter"); },
                                      TxMode::read);
   ASSERT_TRUE(n) << n.error().internal;

@@ -101,7 +101,7 @@ void register_routes(mercado::service::App& app, Dependencies deps, http::OpenAp
       co_return http::problem(req, Error(Errc::invalid_argument, "Idempotency-Key must be 1 to 255 characters"));
     }
     const std::string order_id = key ? order_id_for_key(in->customer_id, *key) : mercado::core::new_uuid();
-    auto placed = co_await deps.orders.place(order_id, in->customer_id, in->address, items, req.trace().traceparent());
+    auto placed = co_await deps.orders.place(order_id, in->customer_id, in->address, std::move(items), req.trace().traceparent());
     if (!placed) {
       co_return http::problem(req, placed.error());
     }
@@ -109,10 +109,7 @@ void register_routes(mercado::service::App& app, Dependencies deps, http::OpenAp
     if (!placed->replayed) {
       // Just created: the read model holds exactly this (written in the same transaction).
       deps.created.inc();
-      std::int64_t total = 0;
-      for (const auto& i : items) total += i.price * i.quantity;
-      app::OrderView created{order_id, in->customer_id, std::move(items), total, "PENDING", "", in->address};
-      auto res = http::json_response(202, created);
+      auto res = http::json_response(202, placed->order);
       res.headers.set("Location", "/orders/" + order_id);
       co_return res;
     }

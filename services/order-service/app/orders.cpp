@@ -127,7 +127,10 @@ asio::awaitable<Result<Orders::Placed>> Orders::place(std::string order_id, std:
   }
   auto saved = co_await es::save(store_, o);
   if (!saved) co_return fail(std::move(saved.error().error));
-  co_return Placed{saved->last_position, saved->replayed};
+  const std::int64_t total = o.total();
+  co_return Placed{saved->last_position, saved->replayed,
+                   OrderView{std::move(order_id), std::move(customer_id), std::move(items), total, "PENDING", "",
+                             std::move(address)}};
 }
 
 asio::awaitable<Result<std::optional<domain::Order>>> Orders::load(std::string order_id) {

@@ -55,11 +55,13 @@ class Orders {
   Orders(mercado::es::EventStore& store, mercado::es::ProjectionRunner& view)
       : store_(store), view_(view) {}
 
-  // Creates the order with priced items: the global position of its events, and whether
-  // they were stored already (a retried request with the same order id).
+  // Creates the order with priced items: the global position of its events, whether they
+  // were stored already (a retried request with the same order id), and the order as this
+  // request placed it (PENDING; what orders_view holds for a new order).
   struct Placed {
     std::int64_t position = 0;
     bool replayed = false;
+    OrderView order;
   };
   boost::asio::awaitable<mercado::Result<Placed>> place(std::string order_id, std::string customer_id,
                                                 std::string address, std::vector<ItemView> items,

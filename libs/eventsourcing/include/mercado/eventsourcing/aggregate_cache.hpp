@@ -41,15 +41,8 @@ class AggregateCache {
   // recorded after it. `args` construct a fresh aggregate when nothing is cached.
   template <class... Args>
   boost::asio::awaitable<Result<A>> load(EventStore& store, const std::string& stream, Args&&... args) {
-    std::optional<A> cached = get(stream);
-    A aggregate = cached ? std::move(*cached) : A(stream, std::forward<Args>(args)...);
-    auto newer = co_await store.read_stream(stream, aggregate.version());
-    if (!newer) co_return fail(std::move(newer.error()));
-    if (!newer->empty() || !cached) {
-      aggregate.load(*newer);
-      remember(aggregate);
-    }
-    co_return aggregate;
+    co_return co_await store.database().transaction(
+        [&](storage::Tx& tx) { return load_in(tx, stream, std::forward<Args>(args)...); }, storage::TxMode::read);
   }
 
   // The same inside the caller's transaction, e.g. together with other reads the command

@@ -35,9 +35,9 @@ struct BackendOptions {
   std::span<const storage::Migration> migrations;  // the service's own, scope = service name
   // Blocking pool threads (database, bus). --blocking-threads wins; 0 = by database: one
   // for SQLite (its writes are serial anyway, a transaction takes microseconds, and on the
-  // 2-core benchmark host more threads only added hand-offs and contention: 1 thread gave
-  // 1 000+ confirmed orders/s where 4 gave ≈ 850, bench/RESULTS.md), four for PostgreSQL
-  // (each call waits for the server).
+  // 2-core benchmark host more threads only added hand-offs and contention: alternating
+  // runs gave 878–997 confirmed orders/s with one, 740–805 with four, bench/RESULTS.md),
+  // four for PostgreSQL (each call waits for the server).
   std::size_t workers = 0;
   std::size_t max_connections = 8;                 // database connections
   // SQLite page cache per connection (KiB). Services write from many connections at once,
