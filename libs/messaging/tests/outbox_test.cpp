@@ -262,6 +262,46 @@ TEST_P(OutboxTest, ACrashedRelaysEventsArePublishedByTheNextRelay) {
   EXPECT_EQ(metric_value(metrics_, "mercado_inbox_duplicates_total{consumer=\"" + queue + "\"}"), 4);
 }
 
+// The mark after a publish fails: the events stay pending and are published again
+// (at-least-once), applied once, and marked by a later round.
+TEST_P(OutboxTest, AFailedMarkPublishesTheEventsAgainAndAppliesThemOnce) {
+  Collector& deliveries = collector();
+  Collector& applied = collector();
+  const std::string queue = random_name("inventory-");
+  auto sub = consume(queue, deliveries, applied);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(place_order("m-" + std::to_string(i), i));
+  const bool pg = producer_db_->dialect() == storage::Dialect::postgres;
+  auto ddl = [&](const std::string& sql) {
+    ASSERT_TRUE(producer_db_->transaction_blocking([&](storage::Tx& tx) { return tx.exec_script(sql); }));
+  };
+  ddl(pg ? "CREATE FUNCTION refuse_mark() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'marking refused'; END $$"
+           " LANGUAGE plpgsql;"
+           "CREATE TRIGGER refuse_mark BEFORE UPDATE OF dispatched_at ON mercado_outbox"
+           " FOR EACH ROW EXECUTE FUNCTION refuse_mark()"
+         : "CREATE TRIGGER refuse_mark BEFORE UPDATE OF dispatched_at ON mercado_outbox"
+           " BEGIN SELECT RAISE(ABORT, 'marking refused'); END");
+
+  auto relay = OutboxRelay::create(producer_db_, bus_, outbox_, {.relay_id = "relay", .metrics = &metrics_});
+  auto refused = run(relay->run_once());
+  ASSERT_FALSE(refused);  // published, then the mark failed
+  EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL"), 3);
+  EXPECT_EQ(relay->published(), 0U);
+  ASSERT_TRUE(deliveries.wait_total(3));
+
+  ddl(pg ? "DROP TRIGGER refuse_mark ON mercado_outbox; DROP FUNCTION refuse_mark()" : "DROP TRIGGER refuse_mark");
+  auto again = run(relay->run_once());
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(*again, 3U);  // the same three, once more
+  EXPECT_EQ(run(relay->run_once()).value(), 0U);
+  EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL"), 0);
+  ASSERT_TRUE(applied.wait_distinct(3));
+  ASSERT_TRUE(deliveries.wait_total(6));
+  run(sub->stop());
+  for (const auto& [id, times] : applied.counts()) EXPECT_EQ(times, 1) << id;
+  EXPECT_EQ(count(*consumer_db_, "SELECT COUNT(*) FROM reservations"), 3);
+  EXPECT_EQ(metric_value(metrics_, "mercado_inbox_duplicates_total{consumer=\"" + queue + "\"}"), 3);
+}
+
 // The relay loop needs no polling: a commit wakes it (poll interval one hour).
 TEST_P(OutboxTest, TheRelayLoopWakesOnCommit) {
   Collector& deliveries = collector();
