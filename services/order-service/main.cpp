@@ -68,6 +68,11 @@ int main(int argc, char** argv) {
   cli.add_option("--inventory-url", inventory_url, "inventory-service base URL")->envname("INVENTORY_URL");
   cli.add_option("--payment-url", payment_url, "payment-service base URL")->envname("PAYMENT_URL");
   cli.add_option("--shipping-url", shipping_url, "shipping-service base URL")->envname("SHIPPING_URL");
+  std::int64_t price_ttl_ms = 5000;
+  cli.add_option("--price-ttl-ms", price_ttl_ms,
+                 "How long a product's price from the catalogue is reused, in ms (0: ask for every order)")
+      ->envname("PRICE_TTL_MS")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{24 * 3600 * 1000}));
   if (auto rc = app.init(argc, argv)) return *rc;
   if (auto ok = security.load(); !ok) {
     log::error("cannot load the JWT secret", {{"error", ok.error().message}});
@@ -145,7 +150,8 @@ int main(int argc, char** argv) {
   });
 
   http::OpenApi openapi{"order-service", "0.1.0", "Orders, the order saga and the orders read model"};
-  order::api::register_routes(app, {orders, sagas, inventory, security, created}, openapi);
+  order::app::Catalogue catalogue(inventory, {.ttl = std::chrono::milliseconds(price_ttl_ms)});
+  order::api::register_routes(app, {orders, sagas, catalogue, security, created}, openapi);
   http::add_openapi_route(app.server(), std::move(openapi));
   return app.run();
 }

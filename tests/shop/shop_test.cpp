@@ -153,6 +153,28 @@ TEST_F(ShopOnServersTest, HappyPathAndACompensationOnPostgresqlAndRabbitmq) {
       << metrics;
 }
 
+// order-service prices an order from the catalogue and keeps a price it has just seen
+// (--price-ttl-ms, 5 s by default): a second order of the same product asks nothing.
+TEST_F(ShopTest, OrdersArePricedFromTheCatalogueWhichIsAskedOncePerTtl) {
+  auto price_lookups = [&] {
+    auto text = shop_->call("GET", shop_->url("inventory-service") + "/metrics").body;
+    const std::string prefix = "http_requests_total{method=\"GET\",endpoint=\"/products/{id}\",status_code=\"200\"} ";
+    auto at = text.find(prefix);
+    return at == std::string::npos ? 0.0 : std::stod(text.substr(at + prefix.size()));
+  };
+  auto c = customer(10'000);
+  const double before = price_lookups();
+  auto first = order(c, items({{"p-3", 1}}));
+  const double after_first = price_lookups();
+  EXPECT_EQ(after_first, before + 1) << "the first order asks the catalogue";
+  auto second = order(c, items({{"p-3", 2}}));
+  EXPECT_EQ(price_lookups(), after_first) << "the second one uses the price it was given";
+  auto one = shop_->wait_final(c, first), two = shop_->wait_final(c, second);
+  ASSERT_EQ(one.json.at("status").as_string(), "CONFIRMED") << one.body;
+  ASSERT_EQ(two.json.at("status").as_string(), "CONFIRMED") << two.body;
+  EXPECT_EQ(two.json.at("total").as_int64(), 2 * one.json.at("total").as_int64());
+}
+
 TEST_F(ShopTest, ShortStockCancelsWithTheReasonAndChargesNothing) {
   auto c = customer(100'000);
   auto id = order(c, items({{"p-6", 50}}));  // 3 in stock

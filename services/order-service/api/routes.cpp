@@ -2,8 +2,6 @@
 
 #include <boost/json.hpp>
 
-#include <map>
-
 #include <mercado/auth/bearer.hpp>
 #include <mercado/core/uuid.hpp>
 #include <mercado/http/json_body.hpp>
@@ -74,27 +72,13 @@ void register_routes(mercado::service::App& app, Dependencies deps, http::OpenAp
     if (!auth::is_service(*claims)) {
       if (auto denied = auth::require_subject(req, *claims, in->customer_id)) co_return *denied;
     }
-    // Price every product once, from the catalogue.
-    std::map<std::string, std::int64_t> prices;
-    for (const auto& item : in->items) prices.emplace(item.product_id, 0);
-    for (auto& [product, price] : prices) {
-      auto p = co_await deps.inventory.get("/products/" + product, mercado::resilience::CallContext::from(req));
-      if (!p) co_return http::problem(req, mercado::resilience::to_error(p.error(), "inventory"));
-      if (p->status == 404) {
-        Error e(Errc::unprocessable, "unknown product " + product);
-        e.type = "unknown-product";
-        co_return http::problem(req, e);
-      }
-      if (!p->ok()) co_return http::problem(req, Error(Errc::unavailable, "the catalogue is unavailable"));
-      boost::system::error_code ec;
-      auto v = json::parse(p->body, ec);
-      if (ec || !v.is_object() || !v.as_object().contains("price")) {
-        co_return http::problem(req, Error(Errc::unavailable, "the catalogue answered nonsense"));
-      }
-      price = v.as_object().at("price").to_number<std::int64_t>();
-    }
+    // Price every product once, from the catalogue (recently seen prices are kept).
+    std::vector<std::string> products;
+    for (const auto& item : in->items) products.push_back(item.product_id);
+    auto prices = co_await deps.catalogue.prices(std::move(products), mercado::resilience::CallContext::from(req));
+    if (!prices) co_return http::problem(req, prices.error());
     std::vector<app::ItemView> items;
-    for (const auto& i : in->items) items.push_back({i.product_id, i.quantity, prices.at(i.product_id)});
+    for (const auto& i : in->items) items.push_back({i.product_id, i.quantity, prices->at(i.product_id)});
 
     auto key = req.header("Idempotency-Key");
     if (key && (key->empty() || key->size() > 255)) {

@@ -15,6 +15,7 @@
 #include <mercado/saga/saga.hpp>
 #include <mercado/service/security.hpp>
 
+#include "app/catalogue.hpp"
 #include "app/orders.hpp"
 
 namespace order::api {
@@ -22,7 +23,7 @@ namespace order::api {
 struct Dependencies {
   app::Orders& orders;
   mercado::saga::Orchestrator& sagas;
-  mercado::resilience::ServiceClient& inventory;
+  app::Catalogue& catalogue;
   mercado::service::Security& security;
   mercado::obs::Counter& created;  // orders_created_total
 };
