@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/detached.hpp>
@@ -162,6 +165,42 @@ TEST(Uuid, Version7UniqueAndOrderedByTime) {
   const std::string before = new_uuid();
   std::this_thread::sleep_for(std::chrono::milliseconds(2));
   EXPECT_LT(before, new_uuid());
+}
+
+// Ids are made from a per-thread buffer of kernel randomness: threads never share bytes,
+// and a forked child does not repeat its parent's.
+TEST(Uuid, UniqueAcrossThreadsAndAcrossAFork) {
+  std::vector<std::vector<std::string>> per_thread(4);
+  {
+    std::vector<std::jthread> threads;
+    for (auto& out : per_thread) {
+      threads.emplace_back([&out] {
+        for (int i = 0; i < 2000; ++i) out.push_back(new_uuid());
+      });
+    }
+  }
+  std::set<std::string> all;
+  for (const auto& ids : per_thread) all.insert(ids.begin(), ids.end());
+  EXPECT_EQ(all.size(), 8000U);
+
+  (void)new_uuid();  // this thread's buffer is now partly used
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::string id = new_uuid();
+    (void)!::write(pipe_fds[1], id.data(), id.size());
+    ::_exit(0);
+  }
+  const std::string parent = new_uuid();
+  char buf[36];
+  ASSERT_EQ(::read(pipe_fds[0], buf, sizeof buf), 36);
+  ::waitpid(child, nullptr, 0);
+  ::close(pipe_fds[0]);
+  ::close(pipe_fds[1]);
+  // Same millisecond or not, the random part differs.
+  EXPECT_NE(parent.substr(14), std::string(buf, 36).substr(14)) << parent;
 }
 
 }  // namespace
