@@ -298,6 +298,7 @@ TEST_F(ShopTest, BusinessMetricsCountWhatHappened) {
   EXPECT_GE(counter(ord, "db_write_commits_total"), 1.0);
   EXPECT_GT(counter(ord, "db_write_seconds_total"), 0.0);
   EXPECT_GE(counter(inv, "db_write_transactions_total"), 3.0);
+  EXPECT_GE(counter(ord, "db_pages_written_total"), 4.0) << "each commit writes at least a page";
 }
 
 }  // namespace

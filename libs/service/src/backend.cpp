@@ -59,6 +59,8 @@ void register_database_metrics(const std::shared_ptr<storage::Database>& db) {
                          read(&S::write_queued_ns, 1e-9));
     reg.counter_callback("db_write_seconds_total", "Time write transactions (or their groups) ran, to COMMIT",
                          read(&S::write_busy_ns, 1e-9));
+    reg.counter_callback("db_pages_written_total", "Pages written to the log by commits (SQLite's WAL frames)",
+                         read(&S::pages_written, 1));
   });
 }
 

@@ -391,6 +391,12 @@ Result<void> SqliteDatabase::run(TxMode mode, const std::function<Result<void>(T
     give_back();
     return std::unexpected(std::move(r.error()));
   }
+  if (mode == TxMode::write) {
+    int pages = 0, highwater = 0;
+    if (sqlite3_db_status(c.handle(), SQLITE_DBSTATUS_CACHE_WRITE, &pages, &highwater, 1) == SQLITE_OK && pages > 0) {
+      counters().pages_written.fetch_add(static_cast<std::uint64_t>(pages), std::memory_order_relaxed);
+    }
+  }
   give_back();
   if (writer.owns_lock()) writer.unlock();
   for (auto& hook : tx.hooks()) hook();

@@ -446,6 +446,18 @@ TEST_P(DatabaseTest, StatsCountTransactionsAndTheirTimes) {
   EXPECT_EQ(st.read_transactions.load() - reads, 1U);
   EXPECT_GT(st.write_busy_ns.load(), 0U);
   EXPECT_GT(st.read_busy_ns.load(), 0U);
+  // Pages written: SQLite counts the WAL frames of each commit (a one-row update writes at
+  // least its table's page); PostgreSQL does not count them.
+  const auto pages = st.pages_written.load();
+  if (db_->dialect() == Dialect::sqlite) {
+    EXPECT_GE(pages, 4U);
+    EXPECT_TRUE(db_->transaction_blocking([](Tx& tx) { return tx.query("SELECT n FROM counter"); }, TxMode::read));
+    EXPECT_EQ(st.pages_written.load(), pages) << "a read writes nothing";
+    EXPECT_TRUE(db_->transaction_blocking([](Tx& tx) { return tx.exec("UPDATE counter SET n = n + 1"); }));
+    EXPECT_GE(st.pages_written.load(), pages + 1);
+  } else {
+    EXPECT_EQ(pages, 0U);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DatabaseTest, ::testing::Values(Backend::sqlite, Backend::postgres),

@@ -100,6 +100,8 @@ struct DatabaseStats {
   std::atomic<std::uint64_t> read_busy_ns{0};
   std::atomic<std::uint64_t> write_queued_ns{0};
   std::atomic<std::uint64_t> write_busy_ns{0};
+  // Pages the commits wrote to the log (SQLite: WAL frames; PostgreSQL: not counted).
+  std::atomic<std::uint64_t> pages_written{0};
 };
 
 template <class R>
@@ -172,6 +174,7 @@ class Database {
   }
 
  protected:
+  DatabaseStats& counters() noexcept { return stats_; }  // for backends
   using Clock = std::chrono::steady_clock;
   void account_queued(TxMode mode, Clock::duration waited) noexcept;
   void account_run(TxMode mode, Clock::duration ran, bool committed) noexcept;
