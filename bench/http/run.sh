@@ -29,7 +29,12 @@ mkdir -p "$work"/{body,proxy,fastcgi,uwsgi,scgi}
 sed -e "s|@DIR@|$work|g" -e "s|@PORT@|$nginx_port|g" bench/http/nginx.conf.in > "$work/nginx.conf"
 nginx -p "$work" -c "$work/nginx.conf" &
 io_threads=${IO_THREADS:-2}
-PORT=$svc_port ACCESS_LOG=0 LOG_LEVEL=warn IO_THREADS=$io_threads ./build/release/samples/hello-service/hello-service &
+# wrk shares the two cores with the service: io threads give way after 256 handlers without
+# blocking (--io-yield-every; see libs/core/src/io_runtime.cpp). IO_YIELD_EVERY=0 to compare.
+io_yield=${IO_YIELD_EVERY:-256}
+echo "hello-service: IO_THREADS=$io_threads IO_YIELD_EVERY=$io_yield"
+PORT=$svc_port ACCESS_LOG=0 LOG_LEVEL=warn IO_THREADS=$io_threads IO_YIELD_EVERY=$io_yield \
+  ./build/release/samples/hello-service/hello-service &
 svc_pid=$!
 for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$svc_port/ready" >/dev/null && curl -sf "http://127.0.0.1:$nginx_port/" >/dev/null && break

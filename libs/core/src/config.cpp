@@ -25,6 +25,10 @@ Config::Config(std::string service_name, std::string description)
       ->envname("REGISTRY_URL");
   a.add_option("--io-threads", options_.io_threads, "I/O threads (0 = one per core)")
       ->envname("IO_THREADS");
+  a.add_option("--io-yield-every", options_.io_yield_every,
+               "An io thread offers its CPU to other runnable threads after this many handlers without "
+               "blocking (0 = never)")
+      ->envname("IO_YIELD_EVERY");
   a.add_option("--blocking-threads", options_.blocking_threads,
                "Threads for blocking work: database calls, the SQLite bus (0 = 1 on SQLite, 4 on PostgreSQL)")
       ->envname("BLOCKING_THREADS");

@@ -1,5 +1,7 @@
 #include <mercado/core/io_runtime.hpp>
 
+#include <sched.h>
+
 #include <csignal>
 #include <stdexcept>
 
@@ -7,7 +9,7 @@ namespace mercado::core {
 
 namespace asio = boost::asio;
 
-IoRuntime::IoRuntime(unsigned threads) {
+IoRuntime::IoRuntime(unsigned threads, unsigned yield_every) : yield_every_(yield_every) {
   if (threads == 0) throw std::invalid_argument("IoRuntime needs at least one thread");
   contexts_.reserve(threads);
   guards_.reserve(threads);
@@ -26,6 +28,32 @@ IoRuntime::~IoRuntime() {
   join();
 }
 
+// An io thread that always has ready work never blocks, so the scheduler takes its CPU
+// away only at a timer tick (4 ms here); a thread waiting for that CPU then waits up to two
+// ticks. When that thread is the client whose requests this one serves (a load generator on
+// the same cores), every request it would send or read waits too. With yield_every_ set,
+// after that many handlers without blocking the thread offers its CPU (sched_yield, which
+// returns at once when nobody else is runnable there). bench/http (wrk on the same two
+// cores): p99 0.6-1.2x nginx's with 256, 1.1-2.5x without. In the shop (five services and
+// the load generator on two cores) it made the p99 worse, so it is off by default
+// (bench/RESULTS.md has both).
+void IoRuntime::run_context(asio::io_context& ctx) const {
+  if (yield_every_ == 0) {
+    ctx.run();
+    return;
+  }
+  while (ctx.run_one() != 0) {  // blocks until a handler has run; 0: stopped or out of work
+    unsigned ran = 1;
+    while (ctx.poll_one() != 0) {  // what is ready now, without blocking
+      if (++ran == yield_every_) {
+        ::sched_yield();
+        ran = 0;
+      }
+    }
+    if (ctx.stopped()) break;
+  }
+}
+
 asio::io_context& IoRuntime::next() noexcept {
   return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
 }
@@ -33,16 +61,16 @@ asio::io_context& IoRuntime::next() noexcept {
 void IoRuntime::run() {
   stopped_ = false;
   for (unsigned i = 1; i < contexts_.size(); ++i) {
-    threads_.emplace_back([this, i] { contexts_[i]->run(); });
+    threads_.emplace_back([this, i] { run_context(*contexts_[i]); });
   }
-  contexts_[0]->run();
+  run_context(*contexts_[0]);
   join();
 }
 
 void IoRuntime::start() {
   stopped_ = false;
   for (unsigned i = 0; i < contexts_.size(); ++i) {
-    threads_.emplace_back([this, i] { contexts_[i]->run(); });
+    threads_.emplace_back([this, i] { run_context(*contexts_[i]); });
   }
 }
 

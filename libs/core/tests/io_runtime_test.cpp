@@ -3,7 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/post.hpp>
+#include <atomic>
 #include <csignal>
+#include <functional>
+#include <thread>
+#include <vector>
 #include <future>
 #include <set>
 #include <mutex>
@@ -64,6 +68,62 @@ TEST(IoRuntime, SecondSignalStopsAtOnce) {
   rt.run();
   EXPECT_EQ(calls, 1);
   EXPECT_TRUE(rt.stopped());
+}
+
+// Threads that give way (after every handler here, the most often) still run every
+// handler on their own context, in order, and stop when asked, with work still queued.
+TEST(IoRuntime, ThreadsThatGiveWayRunEveryHandlerInOrderAndStop) {
+  for (unsigned every : {0U, 1U, 3U, 256U}) {
+    SCOPED_TRACE("yield every " + std::to_string(every));
+    IoRuntime rt(2, every);
+    constexpr int kChain = 20'000;
+    struct Chain {
+      boost::asio::io_context* ctx = nullptr;
+      std::thread::id thread;
+      int next = 0;
+      bool in_order = true, one_thread = true;
+      std::promise<void> done;
+    };
+    std::vector<std::unique_ptr<Chain>> chains;
+    std::function<void(Chain&, int)> step = [&](Chain& c, int i) {
+      if (c.next == 0) c.thread = std::this_thread::get_id();
+      c.in_order = c.in_order && c.next == i;
+      c.one_thread = c.one_thread && c.thread == std::this_thread::get_id();
+      c.next = i + 1;
+      if (c.next == kChain) {
+        c.done.set_value();
+        return;
+      }
+      boost::asio::post(*c.ctx, [&step, &c, i] { step(c, i + 1); });
+    };
+    for (unsigned i = 0; i < rt.size(); ++i) {
+      chains.push_back(std::make_unique<Chain>());
+      chains.back()->ctx = &rt.context(i);
+      // Two chains per context interleave: each handler has another one queued behind it.
+      chains.push_back(std::make_unique<Chain>());
+      chains.back()->ctx = &rt.context(i);
+    }
+    std::vector<std::future<void>> done;
+    for (auto& c : chains) done.push_back(c->done.get_future());
+    auto finished = std::async(std::launch::async, [&] { rt.run(); });
+    for (auto& c : chains) boost::asio::post(*c->ctx, [&step, c = c.get()] { step(*c, 0); });
+    for (auto& f : done) f.get();
+    for (auto& c : chains) {
+      EXPECT_EQ(c->next, kChain);
+      EXPECT_TRUE(c->in_order);
+      EXPECT_TRUE(c->one_thread);
+    }
+    // Stopping while handlers keep arriving: run() returns.
+    std::atomic<bool> spinning{true};
+    std::function<void()> spin = [&] {
+      if (spinning) boost::asio::post(rt.context(0), spin);
+    };
+    boost::asio::post(rt.context(0), spin);
+    rt.stop();
+    EXPECT_EQ(finished.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    spinning = false;
+    finished.get();
+  }
 }
 
 TEST(IoRuntime, ZeroThreadsIsAProgrammerError) {

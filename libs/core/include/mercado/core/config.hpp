@@ -23,6 +23,7 @@ struct ServiceOptions {
   std::string broker_url;                   // --broker-url / BROKER_URL
   std::string registry_url;                 // --registry-url / REGISTRY_URL
   unsigned io_threads = 0;                  // --io-threads / IO_THREADS (0 = one per core)
+  unsigned io_yield_every = 0;              // --io-yield-every / IO_YIELD_EVERY (0 = never)
   unsigned blocking_threads = 0;            // --blocking-threads / BLOCKING_THREADS (0 = by database)
   std::string log_level = "info";           // --log-level / LOG_LEVEL
   bool access_log = true;                   // --access-log / ACCESS_LOG

@@ -18,8 +18,10 @@ namespace mercado::core {
 
 class IoRuntime {
  public:
-  // threads >= 1.
-  explicit IoRuntime(unsigned threads);
+  // threads >= 1. yield_every: after this many handlers run without blocking, an io thread
+  // offers its CPU to another runnable thread (sched_yield); 0: never (the default). See
+  // run_context() in io_runtime.cpp for when it helps and when it costs.
+  explicit IoRuntime(unsigned threads, unsigned yield_every = 0);
   ~IoRuntime();
   IoRuntime(const IoRuntime&) = delete;
   IoRuntime& operator=(const IoRuntime&) = delete;
@@ -54,8 +56,10 @@ class IoRuntime {
   int signals_seen_ = 0;
   std::atomic<unsigned> next_{0};
   std::atomic<bool> stopped_{false};
+  unsigned yield_every_ = 0;
 
   void wait_signal();
+  void run_context(boost::asio::io_context& ctx) const;
 };
 
 }  // namespace mercado::core
