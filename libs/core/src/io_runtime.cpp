@@ -34,7 +34,7 @@ IoRuntime::~IoRuntime() {
 // the same cores), every request it would send or read waits too. With yield_every_ set,
 // after that many handlers without blocking the thread offers its CPU (sched_yield, which
 // returns at once when nobody else is runnable there). bench/http (wrk on the same two
-// cores): p99 0.6-1.2x nginx's with 256, 1.1-2.5x without. In the shop (five services and
+// cores): p99 0.6-1.25x nginx's with 256, 1.1-2.5x without. In the shop (five services and
 // the load generator on two cores) it made the p99 worse, so it is off by default
 // (bench/RESULTS.md has both).
 void IoRuntime::run_context(asio::io_context& ctx) const {

@@ -22,10 +22,11 @@ namespace {
 // The database's counters as db_* metrics: rate(db_write_seconds_total) is how busy the
 // single SQLite writer is, db_write_queue_seconds_total / db_write_transactions_total the
 // mean wait before a write starts (event-store appends are group members like any other
-// write), db_write_transactions_total / db_write_commits_total the mean group-commit size.
-// SQLite reads run on the io thread (inline_reads): they count, with no queueing. A process exports the counters
-// of its latest Backend's database (a service has one; tests may open several Backends in
-// one process, and a metric name is registered once).
+// write), db_write_transactions_total / db_write_commits_total the mean group-commit size,
+// db_pages_written_total / db_write_commits_total the pages per commit. SQLite reads run on
+// the io thread (inline_reads): they count, with no queueing. A process exports the
+// counters of its latest Backend's database (a service has one; tests may open several
+// Backends in one process, and a metric name is registered once).
 void register_database_metrics(const std::shared_ptr<storage::Database>& db) {
   static std::mutex mutex;
   static std::weak_ptr<storage::Database> current;
