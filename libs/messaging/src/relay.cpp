@@ -100,8 +100,10 @@ struct OutboxRelay::State {
     auto sent = co_await publisher->publish_batch(std::move(pending->messages));
     if (!sent) co_return std::unexpected(sent.error());
 
-    // Published: mark them, renewing the lease in the same transaction. If this fails (or
-    // the process dies first) they are published again later: at-least-once.
+    // Published: mark them. If this fails (or the process dies first) they are published
+    // again later: at-least-once. The lease is renewed in the same transaction when less than
+    // half of it is left (a slow publish must not lose it); otherwise the lease row is left
+    // alone, so that a mark dirties the outbox's pages only, not the lease's too.
     std::string list = id_list(pending->seqs);
     bool still_leader = true;
     auto marked = co_await db->transaction([&](Tx& tx) -> Result<void> {
@@ -110,6 +112,7 @@ struct OutboxRelay::State {
                            " AND dispatched_at IS NULL",
                        list, t);
       if (!m) return std::unexpected(m.error());
+      if (lease_until_ms - t >= lease_ms / 2) return {};
       auto l = tx.exec("UPDATE mercado_outbox_lease SET expires_at = $2 WHERE name = 'relay' AND owner = $1",
                        options.relay_id, t + lease_ms);
       if (!l) return std::unexpected(l.error());

@@ -262,6 +262,50 @@ TEST_P(OutboxTest, ACrashedRelaysEventsArePublishedByTheNextRelay) {
   EXPECT_EQ(metric_value(metrics_, "mercado_inbox_duplicates_total{consumer=\"" + queue + "\"}"), 4);
 }
 
+// Publishes through `inner` and lets `elapse` pass on the clock meanwhile (a slow broker).
+class SlowPublisher final : public Publisher {
+ public:
+  SlowPublisher(std::shared_ptr<Publisher> inner, core::ManualClock& clock) : inner_(std::move(inner)), clock_(clock) {}
+  asio::awaitable<Result<void>> publish_batch(std::vector<Message> messages) override {
+    auto r = co_await inner_->publish_batch(std::move(messages));
+    clock_.advance(elapse);
+    co_return r;
+  }
+  std::chrono::seconds elapse{0};
+
+ private:
+  std::shared_ptr<Publisher> inner_;
+  core::ManualClock& clock_;
+};
+
+// A mark writes the lease row only when less than half of the lease is left: a fast round
+// leaves it alone (one page fewer per commit), a slow publish still keeps the lease.
+TEST_P(OutboxTest, AMarkRenewsTheLeaseOnlyWhenHalfOfItIsGone) {
+  core::ManualClock clock(core::SteadyTime{} + std::chrono::hours(24 * 365 * 56));
+  Collector& deliveries = collector();
+  Collector& applied = collector();
+  auto sub = consume(random_name("inventory-"), deliveries, applied);
+  auto slow = std::make_shared<SlowPublisher>(bus_, clock);
+  auto relay = OutboxRelay::create(producer_db_, slow, outbox_,
+                                   {.lease = seconds(10), .relay_id = "relay", .clock = &clock, .metrics = &metrics_});
+  auto expires = [&] { return count(*producer_db_, "SELECT expires_at FROM mercado_outbox_lease WHERE name = 'relay'"); };
+
+  ASSERT_TRUE(place_order("l-1", 1));
+  slow->elapse = seconds(2);
+  EXPECT_EQ(run(relay->run_once()).value(), 1U);  // lease taken at t0, marked at t0 + 2 s
+  const std::int64_t first = expires();
+  ASSERT_TRUE(place_order("l-2", 2));
+  slow->elapse = seconds(2);
+  EXPECT_EQ(run(relay->run_once()).value(), 1U);  // marked at t0 + 4 s: 6 s left, not renewed
+  EXPECT_EQ(expires(), first);
+  ASSERT_TRUE(place_order("l-3", 3));
+  slow->elapse = seconds(3);
+  EXPECT_EQ(run(relay->run_once()).value(), 1U);  // marked at t0 + 7 s: 3 s left, renewed
+  EXPECT_EQ(expires(), first + 7'000);
+  ASSERT_TRUE(applied.wait_distinct(3));
+  run(sub->stop());
+}
+
 // The mark after a publish fails: the events stay pending and are published again
 // (at-least-once), applied once, and marked by a later round.
 TEST_P(OutboxTest, AFailedMarkPublishesTheEventsAgainAndAppliesThemOnce) {
