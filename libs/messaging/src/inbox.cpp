@@ -7,11 +7,14 @@ namespace mercado::messaging {
 
 namespace {
 
+constexpr std::string_view kInboxColumns =
+    "consumer TEXT NOT NULL, message_id TEXT NOT NULL, processed_at BIGINT NOT NULL, PRIMARY KEY (consumer, message_id)";
+constexpr std::string_view kInboxIndex = "CREATE INDEX mercado_inbox_processed ON mercado_inbox (processed_at);";
+
 const storage::Migration kInboxSchema[] = {
-    {1, "inbox",
-     "CREATE TABLE mercado_inbox (consumer TEXT NOT NULL, message_id TEXT NOT NULL, processed_at BIGINT NOT NULL,"
-     " PRIMARY KEY (consumer, message_id));"
-     "CREATE INDEX mercado_inbox_processed ON mercado_inbox (processed_at);"},
+    {1, "inbox", "CREATE TABLE mercado_inbox (" + std::string(kInboxColumns) + ");" + std::string(kInboxIndex)},
+    // One B-tree for (consumer, message_id) instead of a rowid table and its key's index.
+    storage::without_rowid(2, "mercado_inbox", kInboxColumns, kInboxIndex),
 };
 
 std::int64_t now_ms(const core::Clock& c) {

@@ -133,8 +133,15 @@ struct OutboxRelay::State {
     if (now - last_purge_ms < kEvery) co_return;
     last_purge_ms = now;
     std::int64_t cutoff = now - std::chrono::duration_cast<std::chrono::milliseconds>(options.retention).count();
+    // Rows are written in `seq` order, so the ones older than the cutoff come first: find the
+    // first younger row walking up from the oldest (as many rows as there are to delete), then
+    // delete the dispatched rows below it by their key. No index on a timestamp to maintain.
     auto r = co_await db->transaction([&](Tx& tx) {
-      return tx.exec("DELETE FROM mercado_outbox WHERE dispatched_at IS NOT NULL AND dispatched_at < $1", cutoff);
+      return tx.exec(
+          "DELETE FROM mercado_outbox WHERE dispatched_at IS NOT NULL AND seq < COALESCE("
+          "(SELECT seq FROM mercado_outbox WHERE created_at >= $1 ORDER BY seq LIMIT 1),"
+          " (SELECT MAX(seq) + 1 FROM mercado_outbox))",
+          cutoff);
     });
     if (!r) log::warn("outbox: purge failed", {{"error", r.error().internal}});
   }

@@ -306,6 +306,43 @@ TEST_P(OutboxTest, AMarkRenewsTheLeaseOnlyWhenHalfOfItIsGone) {
   run(sub->stop());
 }
 
+// An idle relay deletes the dispatched rows written more than `retention` ago, at most once
+// an hour, and keeps the younger ones.
+TEST_P(OutboxTest, AnIdleRelayPurgesDispatchedRowsOlderThanTheRetention) {
+  core::ManualClock clock(core::SteadyTime{} + std::chrono::hours(24 * 365 * 56));
+  const core::Clock& wall = clock;
+  Outbox outbox("order-service", wall);
+  auto add = [&](const std::string& id) {
+    ASSERT_TRUE(producer_db_->transaction_blocking([&](storage::Tx& tx) -> Result<void> {
+      auto e = outbox.add(tx, "OrderPlaced", {{"order_id", id}});
+      return e ? Result<void>{} : std::unexpected(e.error());
+    }));
+  };
+  auto rows = [&] { return count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox"); };
+  auto relay = OutboxRelay::create(producer_db_, bus_, outbox,
+                                   {.retention = std::chrono::hours(1), .clock = &clock, .metrics = &metrics_});
+  add("p-1");
+  add("p-2");
+  EXPECT_EQ(run(relay->run_once()).value(), 2U);
+  EXPECT_EQ(run(relay->run_once()).value(), 0U);  // idle: purges, but nothing is an hour old
+  EXPECT_EQ(rows(), 2);
+
+  clock.advance(std::chrono::minutes(90));
+  add("p-3");
+  clock.advance(std::chrono::minutes(10));
+  EXPECT_EQ(run(relay->run_once()).value(), 1U);
+  EXPECT_EQ(run(relay->run_once()).value(), 0U);  // p-1 and p-2 are 100 minutes old: deleted
+  EXPECT_EQ(rows(), 1);
+  EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE body LIKE '%p-3%'"), 1);
+
+  clock.advance(std::chrono::minutes(55));
+  EXPECT_EQ(run(relay->run_once()).value(), 0U);  // p-3 is 65 minutes old, the last purge 55: not yet
+  EXPECT_EQ(rows(), 1);
+  clock.advance(std::chrono::minutes(6));
+  EXPECT_EQ(run(relay->run_once()).value(), 0U);
+  EXPECT_EQ(rows(), 0);
+}
+
 // The mark after a publish fails: the events stay pending and are published again
 // (at-least-once), applied once, and marked by a later round.
 TEST_P(OutboxTest, AFailedMarkPublishesTheEventsAgainAndAppliesThemOnce) {

@@ -8,11 +8,16 @@
 namespace mercado::service {
 
 std::span<const storage::Migration> idempotency_migrations() {
+  static constexpr std::string_view kColumns =
+      "key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status INTEGER NOT NULL, content_type TEXT NOT NULL, "
+      "body TEXT NOT NULL, created_at BIGINT NOT NULL";
   static const storage::Migration kMigrations[] = {
       {.version = 1,
        .name = "idempotency keys",
-       .sql = "CREATE TABLE idempotency_keys (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status INTEGER NOT NULL, "
-              "content_type TEXT NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL)"},
+       .sql = "CREATE TABLE idempotency_keys (" + std::string(kColumns) + ")"},
+      // One B-tree per key instead of a rowid table and its key's index: a page fewer per
+      // commit of every POST that carries a key.
+      storage::without_rowid(2, "idempotency_keys", kColumns),
   };
   return kMigrations;
 }

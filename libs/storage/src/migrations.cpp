@@ -134,6 +134,21 @@ Result<MigrationReport> migrate_blocking(Database& db, std::string_view scope,
   return report;
 }
 
+Migration without_rowid(std::int64_t version, std::string_view table, std::string_view columns,
+                        std::string_view after) {
+  const std::string t(table);
+  const std::string rebuilt = t + "__without_rowid";
+  Migration m;
+  m.version = version;
+  m.name = t + " without rowid";
+  m.sqlite_sql = "CREATE TABLE " + rebuilt + " (" + std::string(columns) + ") WITHOUT ROWID;" +  //
+                 "INSERT INTO " + rebuilt + " SELECT * FROM " + t + ";" +                      //
+                 "DROP TABLE " + t + ";" +                                                       //
+                 "ALTER TABLE " + rebuilt + " RENAME TO " + t + ";" + std::string(after);
+  m.postgres_sql = "SELECT 1";  // nothing to rebuild; recorded like any other migration
+  return m;
+}
+
 boost::asio::awaitable<Result<MigrationReport>> migrate(Database& db, std::string_view scope,
                                                         std::span<const Migration> migrations) {
   co_return co_await db.pool().run([&] { return migrate_blocking(db, scope, migrations); });

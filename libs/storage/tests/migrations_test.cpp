@@ -150,6 +150,53 @@ TEST_P(MigrationsTest, DialectSpecificSqlIsUsed) {
   EXPECT_EQ(ids->at(1), ids->at(0) + 1);
 }
 
+// A table rebuilt WITHOUT ROWID keeps its rows, its constraints and (through `after`) its
+// indexes; on SQLite it has no rowid any more, on PostgreSQL nothing changes.
+TEST_P(MigrationsTest, WithoutRowidKeepsRowsConstraintsAndIndexes) {
+  constexpr std::string_view kColumns =
+      "id TEXT PRIMARY KEY, order_id TEXT NOT NULL UNIQUE, qty BIGINT NOT NULL CHECK (qty > 0)";
+  const std::vector<Migration> m = {
+      {1, "lines", "CREATE TABLE lines (" + std::string(kColumns) + "); CREATE INDEX lines_qty ON lines (qty)"},
+      {2, "rows", "INSERT INTO lines (id, order_id, qty) VALUES ('l-1', 'o-1', 2), ('l-2', 'o-2', 3)"},
+      without_rowid(3, "lines", kColumns, "CREATE INDEX lines_qty ON lines (qty)"),
+  };
+  auto report = migrate_blocking(*db_, "lines", m);
+  ASSERT_TRUE(report) << report.error().internal;
+  EXPECT_EQ(report->applied, (std::vector<std::int64_t>{1, 2, 3}));
+  auto checked = db_->transaction_blocking([](Tx& tx) -> Result<void> {
+    auto n = tx.query_value<std::int64_t>("SELECT SUM(qty) FROM lines WHERE id IN ('l-1', 'l-2')");
+    if (!n) return std::unexpected(n.error());
+    EXPECT_EQ(n->value_or(0), 5);
+    return {};
+  });
+  ASSERT_TRUE(checked) << checked.error().internal;
+  auto insert = [&](const char* id, const char* order, std::int64_t qty) {
+    return db_->transaction_blocking(
+        [&](Tx& tx) { return tx.exec("INSERT INTO lines (id, order_id, qty) VALUES ($1, $2, $3)", id, order, qty); });
+  };
+  EXPECT_FALSE(insert("l-1", "o-9", 1));  // primary key
+  EXPECT_FALSE(insert("l-9", "o-1", 1));  // unique
+  EXPECT_FALSE(insert("l-9", "o-9", 0));  // check
+  EXPECT_TRUE(insert("l-3", "o-3", 4));
+  auto schema = db_->transaction_blocking([](Tx& tx) -> Result<std::pair<std::int64_t, std::int64_t>> {
+    if (tx.dialect() == Dialect::postgres) {
+      auto idx = tx.query_value<std::int64_t>("SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'lines_qty'");
+      if (!idx) return std::unexpected(idx.error());
+      return std::pair{idx->value_or(0), std::int64_t{0}};
+    }
+    auto idx = tx.query_value<std::int64_t>("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'lines_qty'");
+    if (!idx) return std::unexpected(idx.error());
+    auto no_rowid = tx.query_value<std::int64_t>("SELECT \"wr\" FROM pragma_table_list WHERE name = 'lines'");
+    if (!no_rowid) return std::unexpected(no_rowid.error());
+    return std::pair{idx->value_or(0), no_rowid->value_or(0)};
+  });
+  ASSERT_TRUE(schema) << schema.error().internal;
+  EXPECT_EQ(schema->first, 1);
+  EXPECT_EQ(schema->second, db_->dialect() == Dialect::sqlite ? 1 : 0);
+  EXPECT_FALSE(table_exists("lines__without_rowid"));
+  EXPECT_EQ(migrate_blocking(*db_, "lines", m)->applied.size(), 0U);
+}
+
 TEST_P(MigrationsTest, ConcurrentStartUpsApplyEachMigrationOnce) {
   constexpr int kProcesses = 4;
   std::vector<std::thread> threads;

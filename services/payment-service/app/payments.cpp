@@ -75,11 +75,13 @@ std::string account_stream(std::string_view customer_id) { return "account-" + s
 std::string payment_id_for(std::string_view order_id) { return "pay-" + std::string(order_id); }
 
 std::span<const storage::Migration> migrations() {
+  static constexpr std::string_view kPayments =
+      "id TEXT PRIMARY KEY, order_id TEXT NOT NULL UNIQUE, customer_id TEXT NOT NULL, amount BIGINT NOT NULL, "
+      "status TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL";
   static const storage::Migration kMigrations[] = {
-      {.version = 1,
-       .name = "payments read model",
-       .sql = "CREATE TABLE payments (id TEXT PRIMARY KEY, order_id TEXT NOT NULL UNIQUE, customer_id TEXT NOT NULL, "
-              "amount BIGINT NOT NULL, status TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)"},
+      {.version = 1, .name = "payments read model", .sql = "CREATE TABLE payments (" + std::string(kPayments) + ")"},
+      // Keyed by its primary key alone (no rowid B-tree beside it): a page fewer per commit.
+      storage::without_rowid(2, "payments", kPayments),
   };
   return kMigrations;
 }

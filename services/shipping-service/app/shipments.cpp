@@ -11,11 +11,13 @@ using mercado::Result;
 namespace storage = mercado::storage;
 
 std::span<const storage::Migration> migrations() {
+  static constexpr std::string_view kShipments =
+      "id TEXT PRIMARY KEY, order_id TEXT NOT NULL UNIQUE, address TEXT NOT NULL, status TEXT NOT NULL, "
+      "created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL";
   static const storage::Migration kMigrations[] = {
-      {.version = 1,
-       .name = "shipments",
-       .sql = "CREATE TABLE shipments (id TEXT PRIMARY KEY, order_id TEXT NOT NULL UNIQUE, address TEXT NOT NULL, "
-              "status TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)"},
+      {.version = 1, .name = "shipments", .sql = "CREATE TABLE shipments (" + std::string(kShipments) + ")"},
+      // Keyed by its primary key alone (no rowid B-tree beside it): a page fewer per commit.
+      storage::without_rowid(2, "shipments", kShipments),
   };
   return kMigrations;
 }

@@ -19,7 +19,8 @@
 // leaves them pending and they are published again: delivery is at-least-once, and
 // consumers deduplicate by message id (inbox.hpp). Several relays (replicas of a service)
 // share the work safely: a lease in the database elects one active relay; when it dies,
-// another takes over after `lease`. Dispatched rows are deleted after `retention`.
+// another takes over after `lease`. Dispatched rows are deleted `retention` after they were
+// written.
 
 #include <chrono>
 #include <cstddef>
@@ -72,7 +73,7 @@ struct RelayOptions {
   std::chrono::milliseconds lease{10000};         // how long an active relay holds the lease
   std::chrono::milliseconds retry_min{100};       // backoff after a failed round, doubling ...
   std::chrono::milliseconds retry_max{5000};      // ... up to this
-  std::chrono::hours retention{24 * 7};           // dispatched rows are deleted after this
+  std::chrono::hours retention{24 * 7};           // dispatched rows are deleted this long after written
   std::string relay_id;                           // lease owner name (default: a new UUID)
   const core::Clock* clock = &core::SystemClock::instance();
   obs::Registry* metrics = &obs::Registry::global();
