@@ -19,6 +19,23 @@ if(CCACHE_PROGRAM)
   set(CMAKE_CXX_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
 endif()
 
+# The allocator of every Mercado executable: jemalloc (Debian's libjemalloc-dev) unless a
+# sanitizer build needs the system's (ASan, TSan and libFuzzer replace malloc themselves).
+# In the shop it halves the CPU spent in malloc/free (glibc's was 7-8 % of all samples);
+# bench/RESULTS.md has the A/B runs.
+if(MERCADO_SANITIZE OR MERCADO_FUZZ)
+  set(_default_allocator system)
+else()
+  set(_default_allocator jemalloc)
+endif()
+set(MERCADO_ALLOCATOR ${_default_allocator} CACHE STRING "Allocator of the executables: jemalloc or system")
+set_property(CACHE MERCADO_ALLOCATOR PROPERTY STRINGS jemalloc system)
+if(MERCADO_ALLOCATOR STREQUAL "jemalloc")
+  pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)
+elseif(NOT MERCADO_ALLOCATOR STREQUAL "system")
+  message(FATAL_ERROR "MERCADO_ALLOCATOR must be jemalloc or system, not '${MERCADO_ALLOCATOR}'")
+endif()
+
 # Storage and messaging (libs/storage, libs/messaging): SQLite, libpq, rabbitmq-c.
 find_package(SQLite3 REQUIRED)
 pkg_check_modules(PQ REQUIRED IMPORTED_TARGET libpq)

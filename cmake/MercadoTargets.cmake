@@ -15,6 +15,12 @@ target_compile_definitions(mercado_build_flags INTERFACE
   # Asio keeps freed coroutine frames per thread for reuse; 2 (the default) is too few for a
   # handler that awaits a ServiceClient call (pipeline + client frames), so those allocated.
   BOOST_ASIO_RECYCLING_ALLOCATOR_CACHE_SIZE=8)
+# jemalloc replaces malloc by being linked (no symbol of it is referenced): keep it even
+# where the linker drops unreferenced libraries.
+if(MERCADO_ALLOCATOR STREQUAL "jemalloc")
+  target_link_libraries(mercado_build_flags INTERFACE "-Wl,--push-state,--no-as-needed" PkgConfig::JEMALLOC
+                        "-Wl,--pop-state")
+endif()
 if(MERCADO_SANITIZE)
   list(JOIN MERCADO_SANITIZE "," _san)
   target_compile_options(mercado_build_flags INTERFACE -fsanitize=${_san} -fno-omit-frame-pointer
