@@ -16,6 +16,7 @@
 #include "api/routes.hpp"
 #include "app/order_saga.hpp"
 #include "app/orders.hpp"
+#include "app/reservation_committer.hpp"
 
 namespace {
 
@@ -127,7 +128,8 @@ int main(int argc, char** argv) {
   es::ProjectionRunner view(store, projection);
   view_runner = &view;
   order::app::Orders orders(store, view);
-  sagas.define(order::app::order_saga(orders, {inventory, payment, shipping, security.service_token()}));
+  order::app::ReservationCommitter committer(b.shared_db(), inventory, security.service_token(), metrics);
+  sagas.define(order::app::order_saga(orders, {inventory, payment, shipping, security.service_token()}, committer));
   sagas.on_finished([&](const saga::State& s) {
     if (s.status == saga::Status::completed) {
       confirmed.inc();
@@ -145,8 +147,10 @@ int main(int argc, char** argv) {
     auto n = co_await sagas.resume_all();
     if (!n) log::error("cannot resume sagas", {{"error", n.error().message}});
   }, asio::detached);
+  committer.start(app.runtime().context(0).get_executor());
   app.on_shutdown([&]() -> asio::awaitable<void> {
     if (!co_await sagas.shutdown(std::chrono::seconds(5))) log::warn("sagas still running at shutdown; they resume on restart");
+    co_await committer.stop();
   });
 
   http::OpenApi openapi{"order-service", "0.1.0", "Orders, the order saga and the orders read model"};

@@ -46,6 +46,21 @@ class ShopTest : public ::testing::Test {
     auto r = shop_->call("GET", shop_->url("inventory-service") + "/products/" + product);
     return r.json.at("stock").as_int64();
   }
+  // The status of an order's reservation once it is `want` (or whatever it is after `timeout`):
+  // a confirmed order's reservation is committed after the fact, by order-service's committer.
+  std::string reservation_status(const std::string& order_id, const std::string& want,
+                                 std::chrono::seconds timeout = 30s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::string status;
+    do {
+      auto r = shop_->call("GET", shop_->url("inventory-service") + "/reservations/res-" + order_id, {},
+                           shop_->service_auth());
+      status = r.status == 200 ? std::string(r.json.at("status").as_string()) : "HTTP " + std::to_string(r.status);
+      if (status == want) break;
+      std::this_thread::sleep_for(20ms);
+    } while (std::chrono::steady_clock::now() < deadline);
+    return status;
+  }
 
   std::optional<Shop> shop_;
   std::map<std::string, std::int64_t> stock_before_;
@@ -62,6 +77,7 @@ TEST_F(ShopTest, HappyPathConfirmsTakesStockAndMoneyAndShips) {
   ASSERT_EQ(final_order.json.at("status").as_string(), "CONFIRMED") << final_order.body;
   EXPECT_EQ(final_order.json.at("total").as_int64(), 2 * 899 + 1599);
   EXPECT_EQ(available("p-2"), yerba_before - 2);
+  EXPECT_EQ(reservation_status(id, "COMMITTED"), "COMMITTED");  // reserved stock -> shipped
   EXPECT_EQ(shop_->balance(c), 10'000 - 3397);
   auto shipment = shop_->call("GET", shop_->url("shipping-service") + "/shipments/shp-" + id, {}, shop_->service_auth());
   EXPECT_EQ(shipment.status, 200);
@@ -175,6 +191,32 @@ TEST_F(ShopTest, OrdersArePricedFromTheCatalogueWhichIsAskedOncePerTtl) {
   EXPECT_EQ(two.json.at("total").as_int64(), 2 * one.json.at("total").as_int64());
 }
 
+// inventory's batch commit: one transaction; a committed reservation again is fine
+// (idempotent), an unknown or released one is reported, not an error for the others.
+TEST_F(ShopTest, TheBatchCommitCommitsWhatItCanAndReportsTheRest) {
+  auto c = customer(1'000);
+  auto ok = order(c, items({{"p-2", 1}}));
+  auto poor = order(c, items({{"p-4", 1}}));  // 45.00 > what is left: released
+  ASSERT_EQ(shop_->wait_final(c, ok).json.at("status").as_string(), "CONFIRMED");
+  ASSERT_EQ(shop_->wait_final(c, poor).json.at("status").as_string(), "CANCELLED");
+  ASSERT_EQ(reservation_status(ok, "COMMITTED"), "COMMITTED");
+  ASSERT_EQ(reservation_status(poor, "RELEASED"), "RELEASED");
+  const std::string url = shop_->url("inventory-service") + "/reservations/commit";
+  auto body = bj::serialize(bj::object{{"ids", bj::array{"res-" + ok, "res-" + poor, "res-nobody"}}});
+  auto r = shop_->call("POST", url, body, shop_->service_auth());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json.at("committed").as_array(), (bj::array{bj::value("res-" + ok)}));
+  const auto& failed = r.json.at("failed").as_array();
+  ASSERT_EQ(failed.size(), 2U) << r.body;
+  EXPECT_EQ(failed[0].at("id").as_string(), "res-" + poor);
+  EXPECT_EQ(failed[1].at("id").as_string(), "res-nobody");
+  EXPECT_EQ(reservation_status(poor, "RELEASED", 0s), "RELEASED");
+  auto empty = shop_->call("POST", url, R"({"ids": []})", shop_->service_auth());
+  EXPECT_EQ(empty.status, 400) << empty.body;
+  EXPECT_EQ(shop_->call("POST", url, body, c.auth).status, 403);  // a customer is not a service
+  EXPECT_EQ(shop_->call("POST", url, body).status, 401);
+}
+
 TEST_F(ShopTest, ShortStockCancelsWithTheReasonAndChargesNothing) {
   auto c = customer(100'000);
   auto id = order(c, items({{"p-6", 50}}));  // 3 in stock
@@ -265,6 +307,34 @@ TEST_F(ShopTest, OrderServiceKilledMidSagaFinishesTheSagaAfterRestart) {
   auto final_order = shop_->wait_final(c, id);
   EXPECT_EQ(final_order.json.at("status").as_string(), "CONFIRMED") << final_order.body;
   EXPECT_EQ(shop_->balance(c), 10'000 - 899);  // charged exactly once
+  EXPECT_EQ(reservation_status(id, "COMMITTED"), "COMMITTED");
+}
+
+// The reservation of a confirmed order is committed after the fact: recorded with the
+// confirmation, it survives order-service being killed while inventory cannot be reached,
+// and is committed once both are back.
+TEST_F(ShopTest, AConfirmedOrdersReservationIsCommittedEvenAcrossACrash) {
+  auto c = customer(10'000);
+  shop_->signal("shipping-service", SIGSTOP);  // the saga waits in ship_order: reserved and paid
+  auto id = order(c, items({{"p-2", 3}}));
+  bool paid = false;
+  for (int i = 0; i < 1000 && !paid; ++i) {
+    paid = shop_->call("GET", shop_->url("payment-service") + "/payments/pay-" + id, {}, shop_->service_auth()).status == 200;
+    if (!paid) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(paid);
+  EXPECT_EQ(reservation_status(id, "RESERVED", 0s), "RESERVED");
+  shop_->stop("inventory-service");  // the committer will not get through
+  shop_->signal("shipping-service", SIGCONT);
+  auto final_order = shop_->wait_final(c, id);
+  EXPECT_EQ(final_order.json.at("status").as_string(), "CONFIRMED") << final_order.body;
+  std::this_thread::sleep_for(300ms);            // the committer tries, and backs off
+  shop_->stop("order-service", /*hard=*/true);  // SIGKILL: only the database remembers
+  shop_->start("inventory-service");
+  EXPECT_EQ(reservation_status(id, "RESERVED", 0s), "RESERVED");
+  shop_->start("order-service");
+  EXPECT_EQ(reservation_status(id, "COMMITTED"), "COMMITTED");
+  EXPECT_EQ(shop_->balance(c), 10'000 - 3 * 899);
 }
 
 }  // namespace
@@ -279,6 +349,7 @@ TEST_F(ShopTest, BusinessMetricsCountWhatHappened) {
   auto poor = order(c, items({{"p-4", 1}}));  // 45.00 > what is left
   EXPECT_EQ(shop_->wait_final(c, ok).json.at("status").as_string(), "CONFIRMED");
   EXPECT_EQ(shop_->wait_final(c, poor).json.at("status").as_string(), "CANCELLED");
+  EXPECT_EQ(reservation_status(ok, "COMMITTED"), "COMMITTED");
   auto inv = shop_->call("GET", shop_->url("inventory-service") + "/metrics").body;
   EXPECT_NE(inv.find("stock_reservations_total{outcome=\"reserved\"} 2"), std::string::npos) << inv;
   EXPECT_NE(inv.find("stock_reservations_total{outcome=\"committed\"} 1"), std::string::npos);

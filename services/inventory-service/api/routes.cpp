@@ -32,6 +32,30 @@ void validate(const ReserveRequest& r, mercado::json::Validator& v) {
   }
 }
 
+struct CommitRequest {
+  std::vector<std::string> ids;
+};
+BOOST_DESCRIBE_STRUCT(CommitRequest, (), (ids))
+
+void validate(const CommitRequest& r, mercado::json::Validator& v) {
+  v.check(!r.ids.empty() && r.ids.size() <= 256, "ids", "must have 1 to 256 reservation ids");
+  for (std::size_t i = 0; i < r.ids.size(); ++i) {
+    v.check(!r.ids[i].empty() && r.ids[i].size() <= 110, "ids[" + std::to_string(i) + "]", "must be 1 to 110 characters");
+  }
+}
+
+struct CommitFailure {
+  std::string id;
+  std::string reason;
+};
+BOOST_DESCRIBE_STRUCT(CommitFailure, (), (id, reason))
+
+struct CommitResult {
+  std::vector<std::string> committed;  // now or before (idempotent)
+  std::vector<CommitFailure> failed;   // unknown or released reservations
+};
+BOOST_DESCRIBE_STRUCT(CommitResult, (), (committed, failed))
+
 }  // namespace
 
 void register_routes(mercado::service::App& app, mercado::service::Backend& backend, mercado::service::Security& security,
@@ -105,6 +129,33 @@ void register_routes(mercado::service::App& app, mercado::service::Backend& back
     co_return http::json_response(200, *v);
   }, "Commits a reservation: reserved stock is shipped (idempotent)");
 
+  // The batch form, for callers that commit reservations after the fact (order-service's
+  // committer): one transaction for all of them. A reservation that cannot be committed
+  // (unknown, released) is reported, not an error for the others.
+  r.post("/reservations/commit", [&db, &backend, &verifier, reservations](http::Request& req) -> awaitable<http::Response> {
+    if (auto denied = mercado::auth::require_service(req, verifier)) co_return *denied;
+    auto in = http::read_json<CommitRequest>(req);
+    if (!in) co_return http::problem(req, in.error());
+    const std::string tp = req.trace().traceparent();
+    auto result = co_await db.transaction([&](Tx& tx) -> Result<CommitResult> {
+      CommitResult out;
+      for (const auto& id : in->ids) {
+        auto v = app::commit(tx, backend.outbox(), id, tp);
+        if (v) {
+          out.committed.push_back(id);
+        } else if (v.error().code == mercado::Errc::not_found || v.error().code == mercado::Errc::conflict) {
+          out.failed.push_back({id, v.error().message});  // checked before anything was written
+        } else {
+          return mercado::fail(std::move(v.error()));
+        }
+      }
+      return out;
+    });
+    if (!result) co_return http::problem(req, result.error());
+    reservations->with({"committed"}).inc(result->committed.size());
+    co_return http::json_response(200, *result);
+  }, "Commits several reservations in one transaction (idempotent); reports those it cannot commit");
+
   r.get("/stock", [&db, &verifier](http::Request& req) -> awaitable<http::Response> {
     if (auto denied = mercado::auth::require_service(req, verifier)) co_return *denied;
     auto levels = co_await db.transaction([](Tx& tx) { return app::stock_levels(tx); }, TxMode::read);
@@ -122,6 +173,8 @@ void register_routes(mercado::service::App& app, mercado::service::Backend& back
   }
   openapi.describe(http::Method::post, "/reservations/{id}/commit",
                    {.response = http::schema_of<app::ReservationView>(), .bearer = true});
+  openapi.describe(http::Method::post, "/reservations/commit",
+                   {.request = http::schema_of<CommitRequest>(), .response = http::schema_of<CommitResult>(), .bearer = true});
   openapi.describe(http::Method::get, "/stock", {.response = http::schema_of<std::vector<app::StockLevels>>(), .bearer = true});
 }
 

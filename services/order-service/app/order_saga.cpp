@@ -110,7 +110,7 @@ StepResult validate_order(const json::object& order) {
   return StepResult::ok();
 }
 
-saga::Definition order_saga(Orders& orders, Downstreams d) {
+saga::Definition order_saga(Orders& orders, Downstreams d, const ReservationCommitter& committer) {
   saga::Definition def{std::string(kOrderSaga), {}};
   def.max_attempts = 3;
   def.initial_backoff = std::chrono::milliseconds(200);
@@ -171,17 +171,15 @@ saga::Definition order_saga(Orders& orders, Downstreams d) {
                                 "/shipments/shp-" + str(ctx.data, "order_id"), "", true);
       }});
 
-  def.steps.push_back(saga::Step{
-      "confirm_order",
-      [d](const StepContext& ctx) -> asio::awaitable<StepResult> {
-        co_return co_await call(d.inventory, d.token, ctx, http::Method::post,
-                                "/reservations/res-" + str(ctx.data, "order_id") + "/commit", "", false);
-      },
-      {}});
   // OrderConfirmed is appended in the transaction that completes the saga: one commit for
-  // both, and an order is CONFIRMED exactly when its saga is completed.
-  def.on_completed = [&orders](mercado::storage::Tx& tx, const saga::State& s) -> mercado::Result<void> {
-    return orders.confirm_in(tx, str(s.data, "order_id"), s.traceparent);
+  // both, and an order is CONFIRMED exactly when its saga is completed. The same transaction
+  // records that the order's reservation is to be committed: paid and shipped, nothing can
+  // undo the order any more, and the committer commits reservations in batches after the
+  // fact (app/reservation_committer.hpp) instead of a step on every order's path.
+  def.on_completed = [&orders, &committer](mercado::storage::Tx& tx, const saga::State& s) -> mercado::Result<void> {
+    const std::string order_id = str(s.data, "order_id");
+    if (auto r = orders.confirm_in(tx, order_id, s.traceparent); !r) return r;
+    return committer.enqueue_in(tx, "res-" + order_id);
   };
   return def;
 }

@@ -5,7 +5,9 @@
 //   reserve_inventory  POST /reservations                    <- DELETE /reservations/res-<order>
 //   process_payment    POST /payments                        <- POST /payments/pay-<order>/refund
 //   ship_order         POST /shipments                       <- DELETE /shipments/shp-<order>
-//   confirm_order      POST /reservations/res-<order>/commit, then OrderConfirmed
+//   (completion)       OrderConfirmed, and the reservation recorded for the committer
+//                      (app/reservation_committer.hpp), which commits it in a batch:
+//                      POST /reservations/commit
 //
 // Downstream calls go through resilience::ServiceClient (breaker, retry, deadlines) with
 // this service's token and the step's idempotency key. A downstream refusal (409, 422) is a
@@ -21,6 +23,7 @@
 #include <mercado/saga/saga.hpp>
 
 #include "app/orders.hpp"
+#include "app/reservation_committer.hpp"
 
 namespace order::app {
 
@@ -33,7 +36,7 @@ struct Downstreams {
 
 inline constexpr std::string_view kOrderSaga = "order";
 
-mercado::saga::Definition order_saga(Orders& orders, Downstreams downstreams);
+mercado::saga::Definition order_saga(Orders& orders, Downstreams downstreams, const ReservationCommitter& committer);
 
 // The validate_order step (a pure function of the saga's input, which is the order as
 // created): it has items, each with a product, a positive quantity and a price, and its

@@ -1,5 +1,7 @@
 #include "app/orders.hpp"
 
+#include "app/reservation_committer.hpp"
+
 #include <boost/json.hpp>
 
 #include <mercado/eventsourcing/aggregate.hpp>
@@ -23,6 +25,7 @@ std::span<const storage::Migration> migrations() {
               "items TEXT NOT NULL, total BIGINT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL, "
               "created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);"
               "CREATE INDEX orders_view_customer ON orders_view (customer_id, created_at)"},
+      ReservationCommitter::migration(2),
   };
   return kMigrations;
 }
