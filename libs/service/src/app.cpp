@@ -25,10 +25,11 @@ App::~App() {
 
 std::optional<int> App::init(int argc, const char* const* argv) {
   if (auto rc = config_.parse(argc, argv)) return rc;
-  // glibc gives each thread that allocates its own arena (up to 8 per core); a service's
-  // few threads then keep several half-empty heaps. Two arenas keep the io threads from
-  // contending on one lock and cost 1-3 MiB less under load (bench/RESULTS.md, shop).
-  // MALLOC_ARENA_MAX in the environment still decides when set.
+  // With glibc's allocator (MERCADO_ALLOCATOR=system: the sanitizer builds; the others link
+  // jemalloc and this does nothing): glibc gives each thread that allocates its own arena
+  // (up to 8 per core); a service's few threads then keep several half-empty heaps. Two
+  // arenas keep the io threads from contending on one lock and cost 1-3 MiB less under load
+  // (bench/RESULTS.md, shop). MALLOC_ARENA_MAX in the environment still decides when set.
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
   const auto& o = config_.service();
   log::init({.service = o.service_name,
