@@ -41,8 +41,10 @@ struct ReservationCommitter::State {
       : db(std::move(d)), inventory(i), token(t), options(o) {}
 
   asio::awaitable<Result<std::size_t>> round() {
+    // In key order (the table's own order: no sort, however many are waiting while inventory
+    // is away); ids carry UUIDv7 order ids, so this is roughly the order they were recorded.
     auto ids = co_await db->transaction([&](storage::Tx& tx) -> Result<std::vector<std::string>> {
-      auto rows = tx.query("SELECT reservation_id FROM reservation_commits ORDER BY created_at LIMIT $1",
+      auto rows = tx.query("SELECT reservation_id FROM reservation_commits ORDER BY reservation_id LIMIT $1",
                            static_cast<std::int64_t>(options.batch));
       if (!rows) return std::unexpected(rows.error());
       std::vector<std::string> out;
