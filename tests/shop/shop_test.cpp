@@ -46,6 +46,15 @@ class ShopTest : public ::testing::Test {
     auto r = shop_->call("GET", shop_->url("inventory-service") + "/products/" + product);
     return r.json.at("stock").as_int64();
   }
+  // Whether payment-service has taken the order's payment within ten seconds.
+  bool wait_paid(const std::string& order_id) {
+    for (int i = 0; i < 1000; ++i) {
+      auto p = shop_->call("GET", shop_->url("payment-service") + "/payments/pay-" + order_id, {}, shop_->service_auth());
+      if (p.status == 200) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
   // The status of an order's reservation once it is `want` (or whatever it is after `timeout`):
   // a confirmed order's reservation is committed after the fact, by order-service's committer.
   std::string reservation_status(const std::string& order_id, const std::string& want,
@@ -294,13 +303,7 @@ TEST_F(ShopTest, OrderServiceKilledMidSagaFinishesTheSagaAfterRestart) {
   shop_->signal("shipping-service", SIGSTOP);  // the saga will hang in ship_order
   auto id = order(c, items({{"p-2", 1}}));
   // Wait until payment was taken: the saga is between process_payment and ship_order.
-  bool paid = false;
-  for (int i = 0; i < 1000 && !paid; ++i) {
-    auto p = shop_->call("GET", shop_->url("payment-service") + "/payments/pay-" + id, {}, shop_->service_auth());
-    paid = p.status == 200;
-    if (!paid) std::this_thread::sleep_for(10ms);
-  }
-  ASSERT_TRUE(paid);
+  ASSERT_TRUE(wait_paid(id));
   shop_->stop("order-service", /*hard=*/true);  // SIGKILL mid-saga
   shop_->signal("shipping-service", SIGCONT);
   shop_->start("order-service");
@@ -317,12 +320,7 @@ TEST_F(ShopTest, AConfirmedOrdersReservationIsCommittedEvenAcrossACrash) {
   auto c = customer(10'000);
   shop_->signal("shipping-service", SIGSTOP);  // the saga waits in ship_order: reserved and paid
   auto id = order(c, items({{"p-2", 3}}));
-  bool paid = false;
-  for (int i = 0; i < 1000 && !paid; ++i) {
-    paid = shop_->call("GET", shop_->url("payment-service") + "/payments/pay-" + id, {}, shop_->service_auth()).status == 200;
-    if (!paid) std::this_thread::sleep_for(10ms);
-  }
-  ASSERT_TRUE(paid);
+  ASSERT_TRUE(wait_paid(id));
   EXPECT_EQ(reservation_status(id, "RESERVED", 0s), "RESERVED");
   shop_->stop("inventory-service");  // the committer will not get through
   shop_->signal("shipping-service", SIGCONT);
