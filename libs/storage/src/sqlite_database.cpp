@@ -8,6 +8,7 @@
 #include <mercado/storage/errors.hpp>
 
 #include "sql_text.hpp"
+#include "sqlite_busy.hpp"
 
 namespace mercado::storage::detail {
 namespace {
@@ -52,7 +53,9 @@ Error sqlite_error(int rc, sqlite3* db, std::string_view sql) {
 // One sqlite3 handle and its prepared statements. Used by one thread at a time.
 class SqliteConnection {
  public:
-  explicit SqliteConnection(sqlite3* db) : db_(db) {}
+  SqliteConnection(sqlite3* db, std::chrono::milliseconds busy_timeout) : db_(db), busy_(busy_timeout) {
+    busy_.attach(db_);
+  }
   ~SqliteConnection() {
     for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
     sqlite3_close_v2(db_);
@@ -212,6 +215,7 @@ class SqliteConnection {
 
  private:
   sqlite3* db_;
+  SqliteBusyWait busy_;
   std::unordered_map<std::string, sqlite3_stmt*> cache_;
 };
 
@@ -255,9 +259,8 @@ Result<std::unique_ptr<SqliteConnection>> open_connection(const std::string& pat
     sqlite3_close_v2(db);
     return std::unexpected(std::move(e));
   }
-  auto conn = std::make_unique<SqliteConnection>(db);
+  auto conn = std::make_unique<SqliteConnection>(db, busy_timeout);
   sqlite3_extended_result_codes(db, 1);
-  sqlite3_busy_timeout(db, static_cast<int>(busy_timeout.count()));
   Rows mode;
   if (auto r = conn->run("PRAGMA journal_mode=WAL", {}, &mode); !r) return std::unexpected(r.error());
   if (mode.empty() || mode[0].get<std::string>(0) != "wal") {

@@ -498,6 +498,32 @@ TEST(SqliteDatabase, UsesWalAndWaitsForAnotherProcessOnlyUpToTheBusyTimeout) {
   EXPECT_TRUE((*b)->transaction_blocking([](Tx& tx) { return tx.exec("INSERT INTO t VALUES (3)"); }));
 }
 
+TEST(SqliteDatabase, AWriterWaitsForAnotherProcessesCommitAndThenWrites) {
+  std::optional<testing::ScratchDatabase> scratch;
+  MERCADO_SCRATCH_OR_SKIP(scratch, Backend::sqlite);
+  core::BlockingPool pool(2);
+  auto a = open_database(scratch->url(), pool);
+  auto b = open_database(scratch->url(), pool);  // the default busy timeout (10 s)
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE((*a)->transaction_blocking([](Tx& tx) { return tx.exec_script("CREATE TABLE t (x INTEGER)"); }));
+  std::promise<void> holding;
+  std::thread holder([&] {
+    EXPECT_TRUE((*a)->transaction_blocking([&](Tx& tx) {
+      auto i = tx.exec("INSERT INTO t VALUES (1)");
+      holding.set_value();
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));  // a slow commit elsewhere
+      return i;
+    }));
+  });
+  holding.get_future().wait();
+  // b's busy handler retries (50 us, doubling up to 1 ms) until a has committed.
+  EXPECT_TRUE((*b)->transaction_blocking([](Tx& tx) { return tx.exec("INSERT INTO t VALUES (2)"); }));
+  holder.join();
+  auto n = (*b)->transaction_blocking([](Tx& tx) { return tx.query_value<std::int64_t>("SELECT COUNT(*) FROM t"); });
+  ASSERT_TRUE(n && *n);
+  EXPECT_EQ(**n, 2);
+}
+
 TEST(SqliteDatabase, ReportsAFileItCannotOpen) {
   core::BlockingPool pool(1);
   auto db = open_database("sqlite:///nonexistent-dir/for/sure/x.db", pool);
