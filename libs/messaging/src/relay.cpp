@@ -1,9 +1,11 @@
 #include <mercado/messaging/outbox.hpp>
 
+#include <algorithm>
 #include <atomic>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include <mercado/core/uuid.hpp>
 #include <mercado/observability/log.hpp>
@@ -28,6 +30,10 @@ struct OutboxRelay::State {
   bool leader = false;
   std::int64_t lease_until_ms = 0;
   std::int64_t last_purge_ms = 0;
+  // The loop's previous batch: published, not yet marked (sorted). Its mark runs while the
+  // next batch is published, so that an event committed during a round waits for one
+  // publish, not for a publish and a mark.
+  std::vector<std::int64_t> unmarked;
 
   std::atomic<std::uint64_t> published{0};
   std::atomic<bool> started{false};
@@ -57,7 +63,11 @@ struct OutboxRelay::State {
                                                        : "seq IN (SELECT value FROM json_each($1))";
   }
 
-  asio::awaitable<Result<std::size_t>> round() {
+  // One round: take or keep the lease, publish up to batch_size pending events. `pipelined`
+  // (the loop): the previous round's batch is marked while this one is published, and this
+  // one is left for the next round to mark. Otherwise (run_once) the batch is marked before
+  // the round returns.
+  asio::awaitable<Result<std::size_t>> round(bool pipelined) {
     const std::int64_t lease_ms = options.lease.count();
     std::int64_t now = now_ms();
     if (!leader || lease_until_ms - now < lease_ms / 2) {
@@ -73,6 +83,7 @@ struct OutboxRelay::State {
       lease_until_ms = now + lease_ms;
     }
 
+    // Pending rows, skipping the previous batch (still unmarked while this one goes out).
     struct Pending {
       std::vector<std::int64_t> seqs;
       std::vector<Message> messages;
@@ -81,30 +92,62 @@ struct OutboxRelay::State {
       auto rows = tx.query(
           "SELECT seq, message_id, event_type, traceparent, body FROM mercado_outbox"
           " WHERE dispatched_at IS NULL ORDER BY seq LIMIT $1",
-          static_cast<std::int64_t>(options.batch_size));
+          static_cast<std::int64_t>(options.batch_size + unmarked.size()));
       if (!rows) return std::unexpected(rows.error());
       Pending p;
       for (const Row& r : *rows) {
-        p.seqs.push_back(r.get<std::int64_t>(0));
+        auto seq = r.get<std::int64_t>(0);
+        if (std::binary_search(unmarked.begin(), unmarked.end(), seq)) continue;
+        if (p.seqs.size() == options.batch_size) break;
+        p.seqs.push_back(seq);
         p.messages.push_back({r.get<std::string>(1), r.get<std::string>(2), r.get<std::string>(3), r.get<std::string>(4)});
       }
       return p;
     }, TxMode::read);
     if (!pending) co_return std::unexpected(pending.error());
     if (pending->seqs.empty()) {
-      co_await purge();
+      if (!unmarked.empty()) {
+        auto m = co_await mark(std::exchange(unmarked, {}));
+        if (!m) co_return std::unexpected(m.error());
+      } else {
+        co_await purge();
+      }
       co_return std::size_t{0};
     }
 
-    std::size_t n = pending->seqs.size();
-    auto sent = co_await publisher->publish_batch(std::move(pending->messages));
+    // Publish; mark the previous batch meanwhile. If a mark fails (or the process dies
+    // first), its events stay pending and are published again later: at-least-once.
+    const std::size_t n = pending->seqs.size();
+    Result<void> sent, marked;
+    if (unmarked.empty()) {
+      sent = co_await publish(std::move(pending->messages));
+    } else {
+      using namespace asio::experimental::awaitable_operators;
+      std::tie(sent, marked) = co_await (publish(std::move(pending->messages)) && mark(std::exchange(unmarked, {})));
+    }
+    if (!leader) co_return std::size_t{0};  // the mark found the lease taken: not ours to mark
     if (!sent) co_return std::unexpected(sent.error());
+    if (pipelined) {
+      unmarked = std::move(pending->seqs);  // sorted: read in seq order
+    } else {
+      marked = co_await mark(std::move(pending->seqs));
+    }
+    if (!marked) co_return std::unexpected(marked.error());
+    co_return n;
+  }
 
-    // Published: mark them. If this fails (or the process dies first) they are published
-    // again later: at-least-once. The lease is renewed in the same transaction when less than
-    // half of it is left (a slow publish must not lose it); otherwise the lease row is left
-    // alone, so that a mark dirties the outbox's pages only, not the lease's too.
-    std::string list = id_list(pending->seqs);
+  asio::awaitable<Result<void>> publish(std::vector<Message> messages) {
+    auto sent = co_await publisher->publish_batch(std::move(messages));
+    if (!sent) co_return std::unexpected(sent.error());
+    co_return Result<void>{};
+  }
+
+  // Marks published rows dispatched. The lease is renewed in the same transaction when less
+  // than half of it is left (a slow publish must not lose it); otherwise the lease row is
+  // left alone, so that a mark dirties the outbox's pages only, not the lease's too.
+  asio::awaitable<Result<void>> mark(std::vector<std::int64_t> seqs) {
+    const std::int64_t lease_ms = options.lease.count();
+    std::string list = id_list(seqs);
     bool still_leader = true;
     auto marked = co_await db->transaction([&](Tx& tx) -> Result<void> {
       std::int64_t t = now_ms();
@@ -122,9 +165,9 @@ struct OutboxRelay::State {
     });
     if (!marked) co_return std::unexpected(marked.error());
     leader = still_leader;
-    published += n;
-    published_total->inc(n);
-    co_return n;
+    published += seqs.size();
+    published_total->inc(seqs.size());
+    co_return Result<void>{};
   }
 
   asio::awaitable<void> purge() {
@@ -150,7 +193,7 @@ struct OutboxRelay::State {
     auto backoff = options.retry_min;
     while (!stopping) {
       auto seen = committed->generation();
-      auto r = co_await round();
+      auto r = co_await round(true);
       if (!r) {
         failures_total->inc();
         log::warn("outbox relay: round failed, will retry",
@@ -161,9 +204,11 @@ struct OutboxRelay::State {
         continue;
       }
       backoff = options.retry_min;
-      if (*r == options.batch_size) continue;  // more may be pending
+      // More may be pending, or the last batch still waits for its mark.
+      if (*r == options.batch_size || !unmarked.empty()) continue;
       co_await committed->wait(seen, options.poll_interval);
     }
+    if (leader && !unmarked.empty()) (void)co_await mark(std::exchange(unmarked, {}));
     if (leader) {
       // Hand the lease over at once instead of making another relay wait for it to expire.
       (void)co_await db->transaction([&](Tx& tx) {
@@ -226,7 +271,7 @@ asio::awaitable<void> OutboxRelay::stop() {
 
 asio::awaitable<Result<std::size_t>> OutboxRelay::run_once() {
   auto s = state_;
-  co_return co_await s->round();
+  co_return co_await s->round(false);
 }
 
 std::uint64_t OutboxRelay::published() const noexcept { return state_->published.load(); }

@@ -12,6 +12,8 @@
 #include <boost/json.hpp>
 
 #include <atomic>
+#include <future>
+#include <thread>
 
 #include "bus_fixture.hpp"
 
@@ -397,6 +399,87 @@ TEST_P(OutboxTest, TheRelayLoopWakesOnCommit) {
   run(relay->stop());
   run(sub->stop());
   EXPECT_EQ(relay->published(), 2U);
+}
+
+// Lets the first publish wait until the test opens the gate, and tells when the second one
+// has gone out (and whether the gate was still "held" by then).
+class GatedPublisher final : public Publisher {
+ public:
+  explicit GatedPublisher(std::shared_ptr<Publisher> inner) : inner_(std::move(inner)) {}
+  asio::awaitable<Result<void>> publish_batch(std::vector<Message> messages) override {
+    const int call = calls_++;
+    if (call == 0) {
+      first_started.set_value();
+      while (!open_) {
+        auto seen = gate_.generation();
+        if (open_) break;
+        co_await gate_.wait(seen, std::chrono::seconds(20));
+      }
+    }
+    auto r = co_await inner_->publish_batch(std::move(messages));
+    if (call == 1) second_published.set_value();
+    co_return r;
+  }
+  void open() {
+    open_ = true;
+    gate_.notify_all();
+  }
+  std::promise<void> first_started, second_published;
+
+ private:
+  std::shared_ptr<Publisher> inner_;
+  std::atomic<int> calls_{0};
+  std::atomic<bool> open_{false};
+  core::Notifier gate_;
+};
+
+// The loop publishes a batch while the previous one's mark is still being written: an event
+// committed during a round waits for one publish, not for a publish and a mark. Here the
+// first batch's mark is held up (another connection holds the outbox rows: the write lock
+// on SQLite, row locks on PostgreSQL) and the second batch still goes out; afterwards every
+// batch is marked -- the last one too, with no further commit to wake the loop -- and
+// nothing was published twice.
+TEST_P(OutboxTest, TheLoopPublishesTheNextBatchWhileThePreviousOneIsMarked) {
+  Collector& deliveries = collector();
+  Collector& applied = collector();
+  auto sub = consume(random_name("inventory-"), deliveries, applied);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(place_order("p-" + std::to_string(i), i));  // batches {0, 1}, {2}
+  auto gated = std::make_shared<GatedPublisher>(bus_);
+  auto relay = OutboxRelay::start(producer_db_, gated, outbox_, executor(),
+                                  {.batch_size = 2, .poll_interval = std::chrono::hours(1), .metrics = &metrics_});
+  gated->first_started.get_future().wait();
+
+  auto other = open_db(*producer_scratch_);  // for SQLite: like another process
+  std::promise<void> holding, release;
+  std::thread holder([&] {
+    EXPECT_TRUE(other->transaction_blocking([&](storage::Tx& tx) -> Result<void> {
+      if (tx.dialect() == storage::Dialect::postgres) {
+        auto rows = tx.query("SELECT seq FROM mercado_outbox FOR UPDATE");
+        if (!rows) return std::unexpected(rows.error());
+      }
+      holding.set_value();
+      release.get_future().wait_for(seconds(5));
+      return {};
+    }));
+  });
+  holding.get_future().wait();
+  gated->open();  // the first batch goes out; its mark waits for the holder
+  const bool second_went_out = gated->second_published.get_future().wait_for(seconds(4)) == std::future_status::ready;
+  release.set_value();
+  holder.join();
+  EXPECT_TRUE(second_went_out) << "the second batch waited for the first one's mark";
+
+  ASSERT_TRUE(applied.wait_distinct(3));
+  const auto deadline = std::chrono::steady_clock::now() + seconds(20);
+  while (count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL") != 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL"), 0);
+  run(relay->stop());
+  run(sub->stop());
+  EXPECT_EQ(relay->published(), 3U);
+  EXPECT_EQ(deliveries.total(), 3U);
 }
 
 // Two replicas of a service run a relay each on the same database: the lease lets one
