@@ -7,7 +7,11 @@
 // write transaction (SQLite serializes writers, so no two consumers take the same row); the
 // delivery count is its receipt: settling (ack = delete, retry = move visible_at, dead letter
 // = move to bus_dead_letters) only touches the row if the count still matches, so a consumer
-// whose lease expired cannot settle someone else's delivery.
+// whose lease expired cannot settle someone else's delivery. Claims and settlements commit
+// without waiting for the disk (TxMode::write_unsynced): a process crash loses none of them,
+// a power loss may lose the last ones, and a lost claim or ack only means the message is
+// delivered again -- which at-least-once delivery allows and consumers deduplicate. Publishes
+// stay synced: the outbox marks its rows dispatched once the publish has returned.
 //
 // Wake-ups: after each commit that makes messages of a queue visible, the writer writes one
 // byte to that queue's file, "<file>-notify.d/<queue>"; a process watches (inotify) the files
@@ -364,7 +368,7 @@ class SqliteSubscription final : public Subscription, public std::enable_shared_
       }
       std::sort(out.begin(), out.end(), [](const Taken& a, const Taken& b) { return a.seq < b.seq; });
       return out;
-    });
+    }, TxMode::write_unsynced);  // a lost claim is a redelivery (see the file comment)
     if (!taken) return std::unexpected(taken.error());
     for (const auto& dead : limit_reached) dispatcher_.record(dead, "", "");
     batch.messages = std::move(*taken);
@@ -411,7 +415,7 @@ class SqliteSubscription final : public Subscription, public std::enable_shared_
         if (!r2) return std::unexpected(r2.error());
       }
       return {};
-    });
+    }, TxMode::write_unsynced);  // a lost settlement is a redelivery (see the file comment)
     if (r && visible_again) core_->signal({dispatcher_.options().queue});
     return r;
   }

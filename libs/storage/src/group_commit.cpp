@@ -39,12 +39,12 @@ Database::~Database() = default;
 
 void Database::account_queued(TxMode mode, Clock::duration waited) noexcept {
   const auto ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(waited).count());
-  (mode == TxMode::write ? stats_.write_queued_ns : stats_.read_queued_ns).fetch_add(ns, std::memory_order_relaxed);
+  (writes(mode) ? stats_.write_queued_ns : stats_.read_queued_ns).fetch_add(ns, std::memory_order_relaxed);
 }
 
 void Database::account_run(TxMode mode, Clock::duration ran, bool committed) noexcept {
   const auto ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(ran).count());
-  if (mode == TxMode::write) {
+  if (writes(mode)) {
     stats_.write_transactions.fetch_add(1, std::memory_order_relaxed);
     if (committed) stats_.write_commits.fetch_add(1, std::memory_order_relaxed);
     stats_.write_busy_ns.fetch_add(ns, std::memory_order_relaxed);

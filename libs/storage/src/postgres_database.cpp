@@ -346,7 +346,9 @@ void PostgresDatabase::release(std::unique_ptr<PgConnection> c) {
 }
 
 Result<void> PostgresDatabase::run(TxMode mode, const std::function<Result<void>(Tx&)>& body) {
-  const char* begin = mode == TxMode::write ? "BEGIN" : "BEGIN READ ONLY";
+  const char* begin = mode == TxMode::write            ? "BEGIN"
+                      : mode == TxMode::write_unsynced ? "BEGIN; SET LOCAL synchronous_commit = off"
+                                                       : "BEGIN READ ONLY";
   std::unique_ptr<PgConnection> conn;
   // A pooled connection may have died while idle (server restart): nothing has run yet, so
   // one retry on a fresh connection is safe.

@@ -359,18 +359,31 @@ void SqliteDatabase::release(std::unique_ptr<SqliteConnection> c) {
 
 Result<void> SqliteDatabase::run(TxMode mode, const std::function<Result<void>(Tx&)>& body) {
   std::unique_lock<WriterLock> writer(write_mutex_, std::defer_lock);
-  if (mode == TxMode::write && !writer.try_lock_for(options_.acquire_timeout)) {
+  if (writes(mode) && !writer.try_lock_for(options_.acquire_timeout)) {
     return std::unexpected(db_error(Errc::unavailable, kBusy, "database busy",
                                     "the process's SQLite writer lock was not free within the acquire timeout"));
   }
   auto conn = acquire();
   if (!conn) return std::unexpected(std::move(conn.error()));
   SqliteConnection& c = **conn;
-  auto give_back = [&] { release(std::move(*conn)); };
+  // An unsynced write commits with synchronous=OFF; the setting may change only between
+  // transactions, and it is put back before the connection goes back to the pool. (Not a
+  // cached statement: SQLite applies this pragma when it compiles it, not when it runs.)
+  const bool unsynced = mode == TxMode::write_unsynced;
+  auto give_back = [&] {
+    if (unsynced) (void)c.script("PRAGMA synchronous=" + synchronous_);
+    release(std::move(*conn));
+  };
+  if (unsynced) {
+    if (auto r = c.script("PRAGMA synchronous=OFF"); !r) {
+      give_back();
+      return std::unexpected(std::move(r.error()));
+    }
+  }
 
   // A read transaction refuses writing statements (SqliteTx checks each one), the same
   // semantics as PostgreSQL's BEGIN READ ONLY.
-  if (auto r = c.run(mode == TxMode::write ? "BEGIN IMMEDIATE" : "BEGIN", {}, nullptr); !r) {
+  if (auto r = c.run(writes(mode) ? "BEGIN IMMEDIATE" : "BEGIN", {}, nullptr); !r) {
     give_back();
     return std::unexpected(std::move(r.error()));
   }
@@ -394,7 +407,7 @@ Result<void> SqliteDatabase::run(TxMode mode, const std::function<Result<void>(T
     give_back();
     return std::unexpected(std::move(r.error()));
   }
-  if (mode == TxMode::write) {
+  if (writes(mode)) {
     int pages = 0, highwater = 0;
     if (sqlite3_db_status(c.handle(), SQLITE_DBSTATUS_CACHE_WRITE, &pages, &highwater, 1) == SQLITE_OK && pages > 0) {
       counters().pages_written.fetch_add(static_cast<std::uint64_t>(pages), std::memory_order_relaxed);

@@ -460,6 +460,37 @@ TEST_P(DatabaseTest, StatsCountTransactionsAndTheirTimes) {
   }
 }
 
+// TxMode::write_unsynced commits like a write (atomically, visible at once) without waiting
+// for the disk, and leaves the connection as synced as before for the next transaction --
+// also after a rollback.
+TEST_P(DatabaseTest, AnUnsyncedWriteCommitsAndLeavesTheConnectionSynced) {
+  auto one = open({.max_connections = 1});  // every transaction below runs on this connection
+  ASSERT_TRUE(one->transaction_blocking([](Tx& tx) { return tx.exec("UPDATE counter SET n = n + 5"); },
+                                        TxMode::write_unsynced));
+  auto failed = one->transaction_blocking([](Tx& tx) -> Result<void> {
+    auto r = tx.exec("UPDATE counter SET n = n + 100");
+    if (!r) return std::unexpected(r.error());
+    return fail(Errc::conflict, "changed my mind");
+  }, TxMode::write_unsynced);
+  ASSERT_FALSE(failed);
+  auto n = one->transaction_blocking([](Tx& tx) { return tx.query_value<std::int64_t>("SELECT n FROM counter"); },
+                                     TxMode::read);
+  ASSERT_TRUE(n && *n);
+  EXPECT_EQ(**n, 5);
+  if (one->dialect() == Dialect::sqlite) {
+    auto level = one->transaction_blocking(
+        [](Tx& tx) { return tx.query_value<std::int64_t>("PRAGMA synchronous"); }, TxMode::read);
+    ASSERT_TRUE(level && *level);
+    EXPECT_EQ(**level, 2) << "synchronous=FULL again";
+  } else {
+    auto level = one->transaction_blocking(
+        [](Tx& tx) { return tx.query_value<std::string>("SHOW synchronous_commit"); }, TxMode::read);
+    ASSERT_TRUE(level && *level);
+    EXPECT_EQ(**level, "on");
+  }
+  EXPECT_EQ(one->stats().write_transactions.load(), 2U);  // counted as writes
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, DatabaseTest, ::testing::Values(Backend::sqlite, Backend::postgres),
                          [](const auto& p) { return testing::to_string(p.param); });
 

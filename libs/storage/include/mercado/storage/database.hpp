@@ -54,7 +54,15 @@ namespace mercado::storage {
 enum class TxMode : std::uint8_t {
   write,  // may write; SQLite takes the write lock at BEGIN
   read,   // read-only; SQLite runs concurrently with the writer, PostgreSQL BEGIN READ ONLY
+  // A write whose commit survives a process crash but may be lost with the machine (power
+  // loss): it returns without waiting for the disk. SQLite commits it with synchronous=OFF
+  // (the next synced commit, by anyone, makes it durable too), PostgreSQL with
+  // synchronous_commit=off. Only for writes whose loss is repaired anyway -- a bus
+  // consumer's claims and acks: a lost one means a redelivery, which consumers deduplicate.
+  // Never grouped with other writes (a group commit is synced).
+  write_unsynced,
 };
+inline constexpr bool writes(TxMode m) noexcept { return m != TxMode::read; }
 
 struct DatabaseOptions {
   // PostgreSQL: pool size. SQLite: connections kept open (readers run in parallel).
@@ -132,7 +140,7 @@ class Database {
       account_queued(mode, Clock::duration::zero());
       co_return transaction_blocking(f, mode);
     }
-    if (mode != TxMode::write || group_max_ == 0) {
+    if (mode != TxMode::write || group_max_ == 0) {  // reads and unsynced writes are not grouped
       const auto queued = Clock::now();
       co_return co_await pool_.run([this, &f, mode, queued] {  // coro-capture-ok
         account_queued(mode, Clock::now() - queued);
