@@ -371,7 +371,8 @@ Result<void> SqliteDatabase::run(TxMode mode, const std::function<Result<void>(T
   // cached statement: SQLite applies this pragma when it compiles it, not when it runs.)
   const bool unsynced = mode == TxMode::write_unsynced;
   auto give_back = [&] {
-    if (unsynced) (void)c.script("PRAGMA synchronous=" + synchronous_);
+    // A connection that could not be synced again is closed, never reused by synced writes.
+    if (unsynced && !c.script("PRAGMA synchronous=" + synchronous_)) conn->reset();
     release(std::move(*conn));
   };
   if (unsynced) {
