@@ -120,10 +120,11 @@ struct OutboxRelay::State {
     const std::size_t n = pending->seqs.size();
     Result<void> sent, marked;
     if (unmarked.empty()) {
-      sent = co_await publish(std::move(pending->messages));
+      sent = co_await publisher->publish_batch(std::move(pending->messages));
     } else {
       using namespace asio::experimental::awaitable_operators;
-      std::tie(sent, marked) = co_await (publish(std::move(pending->messages)) && mark(std::exchange(unmarked, {})));
+      std::tie(sent, marked) =
+          co_await (publisher->publish_batch(std::move(pending->messages)) && mark(std::exchange(unmarked, {})));
     }
     if (!leader) co_return std::size_t{0};  // the mark found the lease taken: not ours to mark
     if (!sent) co_return std::unexpected(sent.error());
@@ -134,12 +135,6 @@ struct OutboxRelay::State {
     }
     if (!marked) co_return std::unexpected(marked.error());
     co_return n;
-  }
-
-  asio::awaitable<Result<void>> publish(std::vector<Message> messages) {
-    auto sent = co_await publisher->publish_batch(std::move(messages));
-    if (!sent) co_return std::unexpected(sent.error());
-    co_return Result<void>{};
   }
 
   // Marks published rows dispatched. The lease is renewed in the same transaction when less

@@ -291,6 +291,7 @@ SqliteDatabase::SqliteDatabase(core::BlockingPool& pool, std::string path, std::
                options.inline_reads),
       path_(std::move(path)),
       synchronous_(std::move(synchronous)),
+      resync_pragma_("PRAGMA synchronous=" + synchronous_),
       options_(options) {
   if (options_.max_connections == 0) options_.max_connections = 1;
 }
@@ -372,7 +373,7 @@ Result<void> SqliteDatabase::run(TxMode mode, const std::function<Result<void>(T
   const bool unsynced = mode == TxMode::write_unsynced;
   auto give_back = [&] {
     // A connection that could not be synced again is closed, never reused by synced writes.
-    if (unsynced && !c.script("PRAGMA synchronous=" + synchronous_)) conn->reset();
+    if (unsynced && !c.script(resync_pragma_)) conn->reset();
     release(std::move(*conn));
   };
   if (unsynced) {
