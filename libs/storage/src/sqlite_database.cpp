@@ -367,9 +367,12 @@ Result<void> SqliteDatabase::run(TxMode mode, const std::function<Result<void>(T
   auto conn = acquire();
   if (!conn) return std::unexpected(std::move(conn.error()));
   SqliteConnection& c = **conn;
-  // An unsynced write commits with synchronous=OFF; the setting may change only between
-  // transactions, and it is put back before the connection goes back to the pool. (Not a
-  // cached statement: SQLite applies this pragma when it compiles it, not when it runs.)
+  // An unsynced write commits with synchronous=NORMAL: in WAL mode the commit does not sync,
+  // but a checkpoint this connection runs still syncs the log before it and the database file
+  // after it. (OFF would skip those too: a power loss could then corrupt the file, not just
+  // lose the last commits.) The setting may change only between transactions, and it is put
+  // back before the connection goes back to the pool. (Not a cached statement: SQLite applies
+  // this pragma when it compiles it, not when it runs.)
   const bool unsynced = mode == TxMode::write_unsynced;
   auto give_back = [&] {
     // A connection that could not be synced again is closed, never reused by synced writes.
@@ -377,7 +380,7 @@ Result<void> SqliteDatabase::run(TxMode mode, const std::function<Result<void>(T
     release(std::move(*conn));
   };
   if (unsynced) {
-    if (auto r = c.script("PRAGMA synchronous=OFF"); !r) {
+    if (auto r = c.script("PRAGMA synchronous=NORMAL"); !r) {
       give_back();
       return std::unexpected(std::move(r.error()));
     }

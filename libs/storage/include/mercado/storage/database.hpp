@@ -55,8 +55,9 @@ enum class TxMode : std::uint8_t {
   write,  // may write; SQLite takes the write lock at BEGIN
   read,   // read-only; SQLite runs concurrently with the writer, PostgreSQL BEGIN READ ONLY
   // A write whose commit survives a process crash but may be lost with the machine (power
-  // loss): it returns without waiting for the disk. SQLite commits it with synchronous=OFF
-  // (the next synced commit, by anyone, makes it durable too), PostgreSQL with
+  // loss): it returns without waiting for the disk. SQLite commits it with synchronous=NORMAL
+  // (WAL mode: no sync at commit, checkpoints still synced, so the file is never corrupted;
+  // the next synced commit, by anyone, makes it durable too), PostgreSQL with
   // synchronous_commit=off. Only for writes whose loss is repaired anyway -- a bus
   // consumer's claims and acks: a lost one means a redelivery, which consumers deduplicate.
   // Never grouped with other writes (a group commit is synced).
