@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <future>
 #include <map>
@@ -22,6 +21,7 @@
 #include <mercado/core/io_runtime.hpp>
 #include <mercado/core/notifier.hpp>
 #include <mercado/http/client.hpp>
+#include <mercado/messaging/envelope.hpp>
 #include <mercado/messaging/event_bus.hpp>
 #include <mercado/observability/log.hpp>
 
@@ -41,19 +41,11 @@ struct Completion {
   double delivery_ms = -1;  // from the event's creation (its envelope timestamp) to its delivery here
 };
 
-// Milliseconds from an RFC 3339 UTC timestamp ("2026-11-27T03:04:05.123456Z") to now; -1 if
-// it does not parse.
+// Milliseconds from an envelope timestamp to now; -1 if it does not parse.
 double ms_since(const std::string& rfc3339) {
-  std::tm tm{};
-  int micros = 0;
-  if (std::sscanf(rfc3339.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                  &tm.tm_min, &tm.tm_sec, &micros) != 7) {
-    return -1;
-  }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  const auto at = std::chrono::system_clock::from_time_t(::timegm(&tm)) + std::chrono::microseconds(micros);
-  return std::chrono::duration<double, std::milli>(std::chrono::system_clock::now() - at).count();
+  auto at = messaging::parse_timestamp(rfc3339);
+  if (!at) return -1;
+  return std::chrono::duration<double, std::milli>(std::chrono::system_clock::now() - *at).count();
 }
 
 // Order outcomes seen on the bus, by order id (an outcome may arrive before its waiter).

@@ -1,8 +1,10 @@
 #include "dispatcher.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 
+#include <mercado/messaging/envelope.hpp>
 #include <mercado/messaging/topic.hpp>
 #include <mercado/observability/log.hpp>
 #include <mercado/observability/trace.hpp>
@@ -18,6 +20,11 @@ Dispatcher::Dispatcher(SubscribeOptions options, std::string_view transport, obs
   dead_ = &consumed.with({options_.queue, "dead_letter"});
   seconds_ = &metrics.histogram("mercado_message_handler_seconds", "Time spent in message handlers", {"queue"})
                   .with({options_.queue});
+  lag_ = &metrics
+              .histogram("mercado_message_delivery_lag_seconds",
+                         "From an event's creation (its envelope timestamp) to the start of its handler, by queue",
+                         {"queue"}, obs::lag_seconds_buckets())
+              .with({options_.queue});
 }
 
 Result<void> Dispatcher::validate(const SubscribeOptions& o) {
@@ -77,6 +84,10 @@ boost::asio::awaitable<Decision> Dispatcher::dispatch(std::string_view body, int
       span.set_attribute("messaging.destination.name", options_.queue);
       span.set_attribute("messaging.message.id", envelope->id);
       Delivery delivery{*envelope, options_.queue, attempt, span.context()};
+      if (auto created = parse_timestamp(envelope->timestamp)) {
+        // Clocks of different hosts may disagree: a negative lag counts as zero.
+        lag_->observe(std::max(0.0, std::chrono::duration<double>(std::chrono::system_clock::now() - *created).count()));
+      }
       auto started = std::chrono::steady_clock::now();
       std::string thrown;
       try {

@@ -49,6 +49,7 @@ class Dispatcher {
   obs::Counter* retried_;
   obs::Counter* dead_;
   obs::Histogram* seconds_;
+  obs::Histogram* lag_;
 };
 
 }  // namespace mercado::messaging::detail

@@ -28,6 +28,44 @@ std::string format_timestamp(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
+std::optional<std::chrono::system_clock::time_point> parse_timestamp(std::string_view text) {
+  // YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z, digits only where digits belong.
+  auto digits = [&](std::size_t at, std::size_t n, int& out) {
+    if (at + n > text.size()) return false;
+    out = 0;
+    for (std::size_t i = at; i < at + n; ++i) {
+      if (text[i] < '0' || text[i] > '9') return false;
+      out = out * 10 + (text[i] - '0');
+    }
+    return true;
+  };
+  std::tm tm{};
+  if (text.size() < 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' || text[16] != ':' ||
+      !digits(0, 4, tm.tm_year) || !digits(5, 2, tm.tm_mon) || !digits(8, 2, tm.tm_mday) ||
+      !digits(11, 2, tm.tm_hour) || !digits(14, 2, tm.tm_min) || !digits(17, 2, tm.tm_sec)) {
+    return std::nullopt;
+  }
+  std::size_t at = 19;
+  std::int64_t nanos = 0;
+  if (text[at] == '.') {
+    std::size_t n = 0;
+    for (++at; at < text.size() && text[at] >= '0' && text[at] <= '9'; ++at, ++n) {
+      if (n < 9) nanos = nanos * 10 + (text[at] - '0');
+    }
+    if (n == 0) return std::nullopt;
+    for (; n < 9; ++n) nanos *= 10;
+  }
+  if (at + 1 != text.size() || text[at] != 'Z') return std::nullopt;
+  if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+      tm.tm_sec > 60) {
+    return std::nullopt;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return std::chrono::system_clock::from_time_t(::timegm(&tm)) +
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(nanos));
+}
+
 Envelope make_envelope(std::string event_type, bj::value data, Headers headers, std::string_view source,
                        const core::Clock& clock) {
   Envelope e;

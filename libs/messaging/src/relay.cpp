@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
+#include <optional>
+#include <set>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include <mercado/core/uuid.hpp>
 #include <mercado/observability/log.hpp>
@@ -24,16 +26,24 @@ struct OutboxRelay::State {
   RelayOptions options;
   obs::Counter* published_total = nullptr;
   obs::Counter* failures_total = nullptr;
+  obs::Histogram* dispatch_lag = nullptr;
 
-  // Touched only by the coroutine running a round (rounds never overlap: run_once is
-  // awaited by the loop, or by a test when no loop runs).
-  bool leader = false;
-  std::int64_t lease_until_ms = 0;
-  std::int64_t last_purge_ms = 0;
-  // The loop's previous batch: published, not yet marked (sorted). Its mark runs while the
-  // next batch is published, so that an event committed during a round waits for one
-  // publish, not for a publish and a mark.
-  std::vector<std::int64_t> unmarked;
+  // The lease, as this process last knew it: the round and the marker both renew it.
+  std::atomic<bool> leader{false};
+  std::atomic<std::int64_t> lease_until_ms{0};
+  std::int64_t last_purge_ms = 0;  // the loop's (or run_once's) coroutine only
+
+  // The loop publishes; a second coroutine, the marker, marks what it published. A batch is
+  // published as soon as it is committed, never behind the previous batch's mark (a write
+  // that waits its turn in the database's commit queue); the marker marks everything that
+  // accumulated meanwhile in one transaction.
+  std::mutex mark_mutex;
+  std::vector<std::int64_t> to_mark;  // published, waiting for the marker (guarded)
+  std::set<std::int64_t> in_flight;  // published, not yet known marked: to_mark and the mark running (guarded)
+  bool loop_ended = false;           // guarded: the marker drains to_mark and ends
+  core::Notifier mark_wanted;        // loop -> marker
+  core::Notifier mark_finished;      // marker -> loop (room in in_flight, or the marker ended)
+  std::atomic<bool> marker_ended{false};
 
   std::atomic<std::uint64_t> published{0};
   std::atomic<bool> started{false};
@@ -63,10 +73,14 @@ struct OutboxRelay::State {
                                                        : "seq IN (SELECT value FROM json_each($1))";
   }
 
+  std::size_t in_flight_count() {
+    std::lock_guard lock(mark_mutex);
+    return in_flight.size();
+  }
+
   // One round: take or keep the lease, publish up to batch_size pending events. `pipelined`
-  // (the loop): the previous round's batch is marked while this one is published, and this
-  // one is left for the next round to mark. Otherwise (run_once) the batch is marked before
-  // the round returns.
+  // (the loop): the batch is handed to the marker. Otherwise (run_once, no marker running)
+  // it is marked before the round returns.
   asio::awaitable<Result<std::size_t>> round(bool pipelined) {
     const std::int64_t lease_ms = options.lease.count();
     std::int64_t now = now_ms();
@@ -83,58 +97,96 @@ struct OutboxRelay::State {
       lease_until_ms = now + lease_ms;
     }
 
-    // Pending rows, skipping the previous batch (still unmarked while this one goes out).
+    // Pending rows, skipping those published and not yet marked. The set is copied before the
+    // read begins: a row the marker marks after the copy is in the copy, and a mark committed
+    // before it is seen by the read.
+    std::vector<std::int64_t> skip;
+    {
+      std::lock_guard lock(mark_mutex);
+      skip.assign(in_flight.begin(), in_flight.end());
+    }
     struct Pending {
       std::vector<std::int64_t> seqs;
+      std::vector<std::int64_t> created_ms;
       std::vector<Message> messages;
     };
     auto pending = co_await db->transaction([&](Tx& tx) -> Result<Pending> {
       auto rows = tx.query(
-          "SELECT seq, message_id, event_type, traceparent, body FROM mercado_outbox"
+          "SELECT seq, message_id, event_type, traceparent, body, created_at FROM mercado_outbox"
           " WHERE dispatched_at IS NULL ORDER BY seq LIMIT $1",
-          static_cast<std::int64_t>(options.batch_size + unmarked.size()));
+          static_cast<std::int64_t>(options.batch_size + skip.size()));
       if (!rows) return std::unexpected(rows.error());
       Pending p;
       for (const Row& r : *rows) {
         auto seq = r.get<std::int64_t>(0);
-        if (std::binary_search(unmarked.begin(), unmarked.end(), seq)) continue;
+        if (std::binary_search(skip.begin(), skip.end(), seq)) continue;
         if (p.seqs.size() == options.batch_size) break;
         p.seqs.push_back(seq);
+        p.created_ms.push_back(r.get<std::int64_t>(5));
         p.messages.push_back({r.get<std::string>(1), r.get<std::string>(2), r.get<std::string>(3), r.get<std::string>(4)});
       }
       return p;
     }, TxMode::read);
     if (!pending) co_return std::unexpected(pending.error());
     if (pending->seqs.empty()) {
-      if (!unmarked.empty()) {
-        auto m = co_await mark(std::exchange(unmarked, {}));
-        if (!m) co_return std::unexpected(m.error());
-      } else {
-        co_await purge();
-      }
+      if (skip.empty()) co_await purge();
       co_return std::size_t{0};
     }
 
-    // Publish; mark the previous batch meanwhile. If a mark fails (or the process dies
-    // first), its events stay pending and are published again later: at-least-once.
+    // If a mark fails (or the process dies first), its events stay pending and are published
+    // again later: at-least-once.
     const std::size_t n = pending->seqs.size();
-    Result<void> sent, marked;
-    if (unmarked.empty()) {
-      sent = co_await publisher->publish_batch(std::move(pending->messages));
-    } else {
-      using namespace asio::experimental::awaitable_operators;
-      std::tie(sent, marked) =
-          co_await (publisher->publish_batch(std::move(pending->messages)) && mark(std::exchange(unmarked, {})));
-    }
-    if (!leader) co_return std::size_t{0};  // the mark found the lease taken: not ours to mark
+    auto sent = co_await publisher->publish_batch(std::move(pending->messages));
     if (!sent) co_return std::unexpected(sent.error());
+    const std::int64_t sent_ms = now_ms();
+    for (auto c : pending->created_ms) dispatch_lag->observe(static_cast<double>(std::max<std::int64_t>(0, sent_ms - c)) / 1000.0);
     if (pipelined) {
-      unmarked = std::move(pending->seqs);  // sorted: read in seq order
-    } else {
-      marked = co_await mark(std::move(pending->seqs));
+      {
+        std::lock_guard lock(mark_mutex);
+        in_flight.insert(pending->seqs.begin(), pending->seqs.end());
+        to_mark.insert(to_mark.end(), pending->seqs.begin(), pending->seqs.end());
+      }
+      mark_wanted.notify_all();
+      co_return n;
     }
+    auto marked = co_await mark(std::move(pending->seqs));
     if (!marked) co_return std::unexpected(marked.error());
     co_return n;
+  }
+
+  // The loop's companion: marks what the loop published, all that accumulated in one
+  // transaction, until the loop has ended and nothing is left.
+  asio::awaitable<void> marker() {
+    for (;;) {
+      auto seen = mark_wanted.generation();
+      std::vector<std::int64_t> seqs;
+      bool ended = false;
+      {
+        std::lock_guard lock(mark_mutex);
+        seqs.swap(to_mark);
+        ended = loop_ended;
+      }
+      if (seqs.empty()) {
+        if (ended) break;
+        co_await mark_wanted.wait(seen, std::chrono::hours(1));
+        continue;
+      }
+      std::sort(seqs.begin(), seqs.end());
+      auto m = co_await mark(seqs);
+      if (!m) {
+        // Not marked: the rows are pending again and the loop publishes them again.
+        failures_total->inc();
+        log::warn("outbox relay: mark failed, the events will be published again",
+                  {{"error", m.error().message}, {"detail", m.error().internal}, {"events", seqs.size()}});
+      }
+      {
+        std::lock_guard lock(mark_mutex);
+        for (auto q : seqs) in_flight.erase(q);
+      }
+      mark_finished.notify_all();
+    }
+    marker_ended = true;
+    mark_finished.notify_all();
   }
 
   // Marks published rows dispatched. The lease is renewed in the same transaction when less
@@ -143,7 +195,7 @@ struct OutboxRelay::State {
   asio::awaitable<Result<void>> mark(std::vector<std::int64_t> seqs) {
     const std::int64_t lease_ms = options.lease.count();
     std::string list = id_list(seqs);
-    bool still_leader = true;
+    std::optional<bool> renewed;  // set when the lease was renewed (or found taken)
     auto marked = co_await db->transaction([&](Tx& tx) -> Result<void> {
       std::int64_t t = now_ms();
       auto m = tx.exec(std::string("UPDATE mercado_outbox SET dispatched_at = $2 WHERE ") + in_list() +
@@ -154,12 +206,12 @@ struct OutboxRelay::State {
       auto l = tx.exec("UPDATE mercado_outbox_lease SET expires_at = $2 WHERE name = 'relay' AND owner = $1",
                        options.relay_id, t + lease_ms);
       if (!l) return std::unexpected(l.error());
-      still_leader = *l == 1;
-      lease_until_ms = t + lease_ms;
+      renewed = *l == 1;
+      if (*renewed) lease_until_ms = t + lease_ms;
       return {};
     });
     if (!marked) co_return std::unexpected(marked.error());
-    leader = still_leader;
+    if (renewed) leader = *renewed;
     published += seqs.size();
     published_total->inc(seqs.size());
     co_return Result<void>{};
@@ -185,9 +237,15 @@ struct OutboxRelay::State {
   }
 
   asio::awaitable<void> loop() {
+    // Published and unmarked events the loop lets pile up before it waits for the marker.
+    const std::size_t max_in_flight = 4 * options.batch_size;
     auto backoff = options.retry_min;
     while (!stopping) {
       auto seen = committed->generation();
+      if (auto marks_seen = mark_finished.generation(); in_flight_count() >= max_in_flight) {
+        co_await mark_finished.wait(marks_seen, options.poll_interval);
+        continue;
+      }
       auto r = co_await round(true);
       if (!r) {
         failures_total->inc();
@@ -199,13 +257,22 @@ struct OutboxRelay::State {
         continue;
       }
       backoff = options.retry_min;
-      // More may be pending, or the last batch still waits for its mark.
-      if (*r == options.batch_size || !unmarked.empty()) continue;
+      if (*r == options.batch_size) continue;  // more may be pending
       co_await committed->wait(seen, options.poll_interval);
     }
-    if (leader && !unmarked.empty()) (void)co_await mark(std::exchange(unmarked, {}));
+    // Let the marker finish what was published, then hand the lease over at once instead of
+    // making another relay wait for it to expire.
+    {
+      std::lock_guard lock(mark_mutex);
+      loop_ended = true;
+    }
+    mark_wanted.notify_all();
+    while (true) {
+      auto seen = mark_finished.generation();
+      if (marker_ended) break;
+      co_await mark_finished.wait(seen, std::chrono::hours(1));
+    }
     if (leader) {
-      // Hand the lease over at once instead of making another relay wait for it to expire.
       (void)co_await db->transaction([&](Tx& tx) {
         return tx.exec("UPDATE mercado_outbox_lease SET expires_at = 0 WHERE name = 'relay' AND owner = $1",
                        options.relay_id);
@@ -234,6 +301,11 @@ std::shared_ptr<OutboxRelay> OutboxRelay::create(std::shared_ptr<storage::Databa
                                                     "Outbox events published and marked dispatched").get();
   s->failures_total = &s->options.metrics->counter("mercado_outbox_relay_failures_total",
                                                    "Outbox relay rounds that failed (retried)").get();
+  s->dispatch_lag = &s->options.metrics
+                         ->histogram("mercado_outbox_dispatch_lag_seconds",
+                                     "From an outbox row's insert to the bus accepting it (commit, relay, publish)",
+                                     {}, obs::lag_seconds_buckets())
+                         .get();
   return std::shared_ptr<OutboxRelay>(new OutboxRelay(std::move(s)));
 }
 
@@ -247,6 +319,7 @@ std::shared_ptr<OutboxRelay> OutboxRelay::start(std::shared_ptr<storage::Databas
 
 void OutboxRelay::start(asio::any_io_executor executor) {
   if (state_->started.exchange(true)) throw std::logic_error("OutboxRelay::start called twice");
+  asio::co_spawn(executor, [s = state_]() -> asio::awaitable<void> { co_await s->marker(); }, asio::detached);
   asio::co_spawn(std::move(executor), [s = state_]() -> asio::awaitable<void> { co_await s->loop(); },
                  asio::detached);
 }

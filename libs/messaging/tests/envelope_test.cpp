@@ -66,6 +66,18 @@ TEST(Envelope, FormatTimestampIsRfc3339Utc) {
   EXPECT_EQ(format_timestamp(t), "2025-11-26T07:42:40.123456Z");
 }
 
+TEST(Envelope, ParseTimestampInvertsFormatAndRejectsOtherForms) {
+  auto t = std::chrono::system_clock::time_point(std::chrono::microseconds(1764142960123456));
+  EXPECT_EQ(parse_timestamp(format_timestamp(t)), t);
+  EXPECT_EQ(parse_timestamp("2025-11-26T07:42:40Z"), t - std::chrono::microseconds(123456));
+  EXPECT_EQ(parse_timestamp("2025-11-26T07:42:40.5Z"), t - std::chrono::microseconds(123456 - 500000));
+  for (const char* bad : {"", "2025-11-26", "2025-11-26T07:42:40", "2025-11-26T07:42:40.Z", "2025-11-26 07:42:40Z",
+                          "2025-13-26T07:42:40Z", "2025-11-26T07:42:40.123+01:00", "2025-11-26T07:4x:40Z",
+                          "2025-11-26T07:42:40.123Zjunk"}) {
+    EXPECT_FALSE(parse_timestamp(bad)) << bad;
+  }
+}
+
 TEST(Message, CarriesTheRoutingFieldsAndTheEncodedEnvelope) {
   Envelope e = make_envelope("PaymentCompleted", {{"amount", 5}}, {}, "payment-service");
   Message m = to_message(e);

@@ -268,6 +268,24 @@ TEST_P(BusTest, RetriesRunOutIntoTheDeadLetterQueue) {
   EXPECT_EQ(tries.total(), 3U);
 }
 
+// The consumer's lag histogram starts at the envelope's timestamp (when the event was made).
+TEST_P(BusTest, DeliveryLagIsMeasuredFromTheEnvelopesTimestamp) {
+  auto bus = open_bus(*place_);
+  const std::string queue = random_name("lag-");
+  Collector& got = collector();
+  auto sub = subscribe(*bus, {.queue = queue, .event_types = {"Order.Created"}, .handler = collect(got)});
+  Envelope old = make_envelope("Order.Created", {{"n", 1}}, {}, "test");
+  old.timestamp = format_timestamp(std::chrono::system_clock::now() - std::chrono::seconds(3));
+  std::vector<Message> batch{to_message(old)};
+  ASSERT_TRUE(run(bus->publish_batch(batch)));
+  ASSERT_TRUE(got.wait_total(1));
+  run(sub->stop());
+  const std::string series = "mercado_message_delivery_lag_seconds_bucket{queue=\"" + queue + "\",le=\"";
+  EXPECT_EQ(metric_value(metrics_, series + "2.5\"}"), 0);
+  EXPECT_EQ(metric_value(metrics_, series + "5\"}"), 1);
+  EXPECT_GE(metric_value(metrics_, "mercado_message_delivery_lag_seconds_sum{queue=\"" + queue + "\"}"), 3.0);
+}
+
 TEST_P(BusTest, UnparseableAndUnknownMessagesAreDeadLetteredAndTheConsumerGoesOn) {
   auto bus = open_bus(*place_);
   const std::string queue = random_name("mixed-");

@@ -180,6 +180,24 @@ TEST_P(OutboxTest, StateAndEventsCommitTogetherOrNotAtAll) {
   EXPECT_EQ(metric_value(metrics_, "mercado_outbox_published_total"), 2);
 }
 
+// The relay's lag histogram: from the row's insert (the outbox's clock) to the bus taking it.
+TEST_P(OutboxTest, TheRelayMeasuresEachEventsDispatchLag) {
+  core::ManualClock clock(core::SteadyTime{} + std::chrono::hours(24 * 365 * 56));
+  Outbox timed("order-service", clock);
+  ASSERT_TRUE(producer_db_->transaction_blocking([&](storage::Tx& tx) -> Result<void> {
+    auto e = timed.add(tx, "OrderPlaced", {{"order_id", "lag-1"}, {"total", 1}});
+    if (!e) return std::unexpected(e.error());
+    return {};
+  }));
+  clock.advance(milliseconds(2500));
+  auto relay = OutboxRelay::create(producer_db_, bus_, timed, {.clock = &clock, .metrics = &metrics_});
+  EXPECT_EQ(run(relay->run_once()).value(), 1U);
+  EXPECT_EQ(metric_value(metrics_, "mercado_outbox_dispatch_lag_seconds_count"), 1);
+  EXPECT_DOUBLE_EQ(metric_value(metrics_, "mercado_outbox_dispatch_lag_seconds_sum"), 2.5);
+  EXPECT_EQ(metric_value(metrics_, "mercado_outbox_dispatch_lag_seconds_bucket{le=\"1\"}"), 0);
+  EXPECT_EQ(metric_value(metrics_, "mercado_outbox_dispatch_lag_seconds_bucket{le=\"2.5\"}"), 1);
+}
+
 // The failure-injection loop: for each step and each publish call n, fail call n at that
 // step; the invariants hold every time.
 TEST_P(OutboxTest, AFailureAtEachRelayStepDeliversAtLeastOnceAndAppliesExactlyOnce) {

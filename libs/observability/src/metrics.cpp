@@ -77,6 +77,12 @@ std::span<const double> default_seconds_buckets() noexcept {
   return kBounds;
 }
 
+std::span<const double> lag_seconds_buckets() noexcept {
+  static const double kBounds[] = {0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1,
+                                   0.25,  0.5,    1,     2.5,    5,    10,    30,   60,   300};
+  return kBounds;
+}
+
 namespace {
 
 std::string label_key(std::span<const std::string_view> values) {

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -58,5 +59,8 @@ Result<Envelope> decode_envelope(std::string_view body);
 
 // "2026-11-26T07:42:40.123456Z"
 std::string format_timestamp(std::chrono::system_clock::time_point t);
+// The inverse of format_timestamp (fewer fraction digits are accepted too); nullopt when
+// `text` is not in that form.
+std::optional<std::chrono::system_clock::time_point> parse_timestamp(std::string_view text);
 
 }  // namespace mercado::messaging

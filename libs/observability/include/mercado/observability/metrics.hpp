@@ -88,6 +88,9 @@ class Histogram {
 
 // The default latency buckets in seconds (Prometheus client defaults, finer at the low end).
 std::span<const double> default_seconds_buckets() noexcept;
+// For end-to-end lags (an event from its creation to its publication or delivery): finer
+// between 1 and 50 ms, where a healthy pipeline's tail lies, and up to five minutes.
+std::span<const double> lag_seconds_buckets() noexcept;
 
 enum class MetricType { counter, gauge, histogram };
 
