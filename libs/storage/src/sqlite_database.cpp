@@ -9,6 +9,7 @@
 
 #include "sql_text.hpp"
 #include "sqlite_busy.hpp"
+#include "sqlite_wal_writes.hpp"
 
 namespace mercado::storage::detail {
 namespace {
@@ -252,7 +253,8 @@ Result<std::unique_ptr<SqliteConnection>> open_connection(const std::string& pat
                                                           std::size_t cache_kib) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           detail::wal_writes_vfs());
   if (rc != SQLITE_OK) {
     Error e = db_error(Errc::unavailable, kConnection, "database unavailable",
                        "cannot open " + path + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
@@ -374,7 +376,10 @@ Result<void> SqliteDatabase::run(TxMode mode, const std::function<Result<void>(T
   // back before the connection goes back to the pool. (Not a cached statement: SQLite applies
   // this pragma when it compiles it, not when it runs.)
   const bool unsynced = mode == TxMode::write_unsynced;
+  // A synced write's log frames go to the kernel in one write at its sync (sqlite_wal_writes.hpp).
+  detail::WalWritesScope collect(mode == TxMode::write && synchronous_ == "FULL");
   auto give_back = [&] {
+    detail::wal_writes_flush_thread();
     // A connection that could not be synced again is closed, never reused by synced writes.
     if (unsynced && !c.script(resync_pragma_)) conn->reset();
     release(std::move(*conn));
