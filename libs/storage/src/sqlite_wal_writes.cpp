@@ -232,6 +232,8 @@ void wal_writes_flush_thread() noexcept {
   if (t_pending != nullptr) (void)flush(t_pending);
 }
 
+std::size_t wal_writes_pending() noexcept { return t_pending != nullptr ? t_pending->collected.size() : 0; }
+
 WalWritesStats wal_writes_stats() noexcept {
   return {g_collected.load(std::memory_order_relaxed), g_flushes.load(std::memory_order_relaxed)};
 }

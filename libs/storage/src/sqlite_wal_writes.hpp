@@ -18,6 +18,8 @@
 // enables collecting only for synced writes. As a last guard, the wal-index barrier that
 // precedes the header's second copy flushes whatever this thread still holds.
 
+#include <cstddef>
+
 #include <sqlite3.h>
 
 namespace mercado::storage::detail {
@@ -41,6 +43,9 @@ class WalWritesScope {
 
 // Flushes what this thread collected (before its connection goes back to the pool).
 void wal_writes_flush_thread() noexcept;
+
+// Bytes this thread has collected and not yet written (for tests).
+std::size_t wal_writes_pending() noexcept;
 
 // Write system calls saved so far in this process (for tests and metrics).
 struct WalWritesStats {
