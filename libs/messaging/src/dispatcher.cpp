@@ -86,7 +86,8 @@ boost::asio::awaitable<Decision> Dispatcher::dispatch(std::string_view body, int
       Delivery delivery{*envelope, options_.queue, attempt, span.context()};
       if (auto created = parse_timestamp(envelope->timestamp)) {
         // Clocks of different hosts may disagree: a negative lag counts as zero.
-        lag_->observe(std::max(0.0, std::chrono::duration<double>(std::chrono::system_clock::now() - *created).count()));
+        const auto lag = std::chrono::duration<double>(std::chrono::system_clock::now() - *created);
+        lag_->observe(std::max(0.0, lag.count()));
       }
       auto started = std::chrono::steady_clock::now();
       std::string thrown;

@@ -139,7 +139,9 @@ struct OutboxRelay::State {
     auto sent = co_await publisher->publish_batch(std::move(pending->messages));
     if (!sent) co_return std::unexpected(sent.error());
     const std::int64_t sent_ms = now_ms();
-    for (auto c : pending->created_ms) dispatch_lag->observe(static_cast<double>(std::max<std::int64_t>(0, sent_ms - c)) / 1000.0);
+    for (auto c : pending->created_ms) {
+      dispatch_lag->observe(static_cast<double>(std::max<std::int64_t>(0, sent_ms - c)) / 1000.0);
+    }
     if (pipelined) {
       {
         std::lock_guard lock(mark_mutex);

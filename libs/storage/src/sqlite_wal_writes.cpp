@@ -33,8 +33,12 @@ constexpr std::size_t kFileSpace = (sizeof(File) + 15) / 16 * 16;
 thread_local bool t_collecting = false;
 thread_local File* t_pending = nullptr;  // this thread's WAL file holding collected writes
 
-File* self(sqlite3_file* f) { return reinterpret_cast<File*>(f); }
-const sqlite3_io_methods* real_methods(File* f) { return f->real->pMethods; }
+File* self(sqlite3_file* f) {
+  return reinterpret_cast<File*>(f);
+}
+const sqlite3_io_methods* real_methods(File* f) {
+  return f->real->pMethods;
+}
 
 int flush(File* f) {
   if (t_pending == f) t_pending = nullptr;
@@ -104,8 +108,12 @@ int x_file_size(sqlite3_file* pf, sqlite3_int64* size) {
   return real_methods(f)->xFileSize(f->real, size);
 }
 
-int x_lock(sqlite3_file* pf, int lock) { return real_methods(self(pf))->xLock(self(pf)->real, lock); }
-int x_unlock(sqlite3_file* pf, int lock) { return real_methods(self(pf))->xUnlock(self(pf)->real, lock); }
+int x_lock(sqlite3_file* pf, int lock) {
+  return real_methods(self(pf))->xLock(self(pf)->real, lock);
+}
+int x_unlock(sqlite3_file* pf, int lock) {
+  return real_methods(self(pf))->xUnlock(self(pf)->real, lock);
+}
 int x_check_reserved_lock(sqlite3_file* pf, int* out) {
   return real_methods(self(pf))->xCheckReservedLock(self(pf)->real, out);
 }
@@ -114,7 +122,9 @@ int x_file_control(sqlite3_file* pf, int op, void* arg) {
   if (int rc = flush(f); rc != SQLITE_OK) return rc;
   return real_methods(f)->xFileControl(f->real, op, arg);
 }
-int x_sector_size(sqlite3_file* pf) { return real_methods(self(pf))->xSectorSize(self(pf)->real); }
+int x_sector_size(sqlite3_file* pf) {
+  return real_methods(self(pf))->xSectorSize(self(pf)->real);
+}
 int x_device_characteristics(sqlite3_file* pf) {
   return real_methods(self(pf))->xDeviceCharacteristics(self(pf)->real);
 }
@@ -134,7 +144,9 @@ void x_shm_barrier(sqlite3_file* pf) {
   }
   real_methods(self(pf))->xShmBarrier(self(pf)->real);
 }
-int x_shm_unmap(sqlite3_file* pf, int del) { return real_methods(self(pf))->xShmUnmap(self(pf)->real, del); }
+int x_shm_unmap(sqlite3_file* pf, int del) {
+  return real_methods(self(pf))->xShmUnmap(self(pf)->real, del);
+}
 int x_fetch(sqlite3_file* pf, sqlite3_int64 off, int amt, void** out) {
   return real_methods(self(pf))->xFetch(self(pf)->real, off, amt, out);
 }
@@ -142,12 +154,27 @@ int x_unfetch(sqlite3_file* pf, sqlite3_int64 off, void* p) {
   return real_methods(self(pf))->xUnfetch(self(pf)->real, off, p);
 }
 
-// Version 3 methods; a real file with fewer gets a copy with the missing ones left out.
+// Version 3 methods (x_open refuses a real file with fewer; the unix VFS has 3).
 const sqlite3_io_methods kMethods = {
-    3,           x_close,         x_read,       x_write,       x_truncate,    x_sync,
-    x_file_size, x_lock,          x_unlock,     x_check_reserved_lock,        x_file_control,
-    x_sector_size, x_device_characteristics, x_shm_map, x_shm_lock, x_shm_barrier,
-    x_shm_unmap, x_fetch,         x_unfetch,
+    3,
+    x_close,
+    x_read,
+    x_write,
+    x_truncate,
+    x_sync,
+    x_file_size,
+    x_lock,
+    x_unlock,
+    x_check_reserved_lock,
+    x_file_control,
+    x_sector_size,
+    x_device_characteristics,
+    x_shm_map,
+    x_shm_lock,
+    x_shm_barrier,
+    x_shm_unmap,
+    x_fetch,
+    x_unfetch,
 };
 
 int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* pf, int flags, int* out_flags) {
@@ -172,20 +199,42 @@ int x_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* pf, int flags, int
   return rc;
 }
 
-int x_delete(sqlite3_vfs*, const char* name, int sync_dir) { return g_real->xDelete(g_real, name, sync_dir); }
-int x_access(sqlite3_vfs*, const char* name, int flags, int* out) { return g_real->xAccess(g_real, name, flags, out); }
+int x_delete(sqlite3_vfs*, const char* name, int sync_dir) {
+  return g_real->xDelete(g_real, name, sync_dir);
+}
+int x_access(sqlite3_vfs*, const char* name, int flags, int* out) {
+  return g_real->xAccess(g_real, name, flags, out);
+}
 int x_full_pathname(sqlite3_vfs*, const char* name, int n, char* out) {
   return g_real->xFullPathname(g_real, name, n, out);
 }
-void* x_dl_open(sqlite3_vfs*, const char* name) { return g_real->xDlOpen(g_real, name); }
-void x_dl_error(sqlite3_vfs*, int n, char* msg) { g_real->xDlError(g_real, n, msg); }
-void (*x_dl_sym(sqlite3_vfs*, void* h, const char* sym))(void) { return g_real->xDlSym(g_real, h, sym); }
-void x_dl_close(sqlite3_vfs*, void* h) { g_real->xDlClose(g_real, h); }
-int x_randomness(sqlite3_vfs*, int n, char* out) { return g_real->xRandomness(g_real, n, out); }
-int x_sleep(sqlite3_vfs*, int us) { return g_real->xSleep(g_real, us); }
-int x_current_time(sqlite3_vfs*, double* out) { return g_real->xCurrentTime(g_real, out); }
-int x_get_last_error(sqlite3_vfs*, int n, char* out) { return g_real->xGetLastError(g_real, n, out); }
-int x_current_time_int64(sqlite3_vfs*, sqlite3_int64* out) { return g_real->xCurrentTimeInt64(g_real, out); }
+void* x_dl_open(sqlite3_vfs*, const char* name) {
+  return g_real->xDlOpen(g_real, name);
+}
+void x_dl_error(sqlite3_vfs*, int n, char* msg) {
+  g_real->xDlError(g_real, n, msg);
+}
+void (*x_dl_sym(sqlite3_vfs*, void* h, const char* sym))(void) {
+  return g_real->xDlSym(g_real, h, sym);
+}
+void x_dl_close(sqlite3_vfs*, void* h) {
+  g_real->xDlClose(g_real, h);
+}
+int x_randomness(sqlite3_vfs*, int n, char* out) {
+  return g_real->xRandomness(g_real, n, out);
+}
+int x_sleep(sqlite3_vfs*, int us) {
+  return g_real->xSleep(g_real, us);
+}
+int x_current_time(sqlite3_vfs*, double* out) {
+  return g_real->xCurrentTime(g_real, out);
+}
+int x_get_last_error(sqlite3_vfs*, int n, char* out) {
+  return g_real->xGetLastError(g_real, n, out);
+}
+int x_current_time_int64(sqlite3_vfs*, sqlite3_int64* out) {
+  return g_real->xCurrentTimeInt64(g_real, out);
+}
 
 const char* register_vfs() noexcept {
   sqlite3_vfs* real = sqlite3_vfs_find(nullptr);
@@ -219,7 +268,9 @@ const char* wal_writes_vfs() noexcept {
   return name;
 }
 
-WalWritesScope::WalWritesScope(bool enabled) noexcept : previous_(t_collecting) { t_collecting = enabled; }
+WalWritesScope::WalWritesScope(bool enabled) noexcept : previous_(t_collecting) {
+  t_collecting = enabled;
+}
 
 WalWritesScope::~WalWritesScope() {
   // Nothing collected outlives the transaction: what is left belongs to frames that were
@@ -232,7 +283,9 @@ void wal_writes_flush_thread() noexcept {
   if (t_pending != nullptr) (void)flush(t_pending);
 }
 
-std::size_t wal_writes_pending() noexcept { return t_pending != nullptr ? t_pending->collected.size() : 0; }
+std::size_t wal_writes_pending() noexcept {
+  return t_pending != nullptr ? t_pending->collected.size() : 0;
+}
 
 WalWritesStats wal_writes_stats() noexcept {
   return {g_collected.load(std::memory_order_relaxed), g_flushes.load(std::memory_order_relaxed)};

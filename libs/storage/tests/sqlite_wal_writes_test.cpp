@@ -3,20 +3,19 @@
 // process killed in the middle of a transaction whose frames were still in memory leaves a
 // database that opens, passes its integrity check and holds exactly what was committed.
 
-#include <mercado/storage/database.hpp>
-
-#include <gtest/gtest.h>
+#include "sqlite_wal_writes.hpp"
 
 #include <csignal>
 #include <string>
-
-#include <sqlite3.h>
-
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <mercado/storage/database.hpp>
+
 #include "scratch_database.hpp"
-#include "sqlite_wal_writes.hpp"
 
 namespace mercado::storage {
 namespace {
@@ -24,7 +23,9 @@ namespace {
 using testing::Backend;
 using testing::ScratchDatabase;
 
-std::string blob(int i) { return std::string(1000, static_cast<char>('a' + i % 26)); }
+std::string blob(int i) {
+  return std::string(1000, static_cast<char>('a' + i % 26));
+}
 
 class WalWritesTest : public ::testing::Test {
  protected:
@@ -32,8 +33,9 @@ class WalWritesTest : public ::testing::Test {
     MERCADO_SCRATCH_OR_SKIP(scratch_, Backend::sqlite);
     ASSERT_NE(detail::wal_writes_vfs(), nullptr) << "the VFS did not register";
     auto db = open({});
-    ASSERT_TRUE(db->transaction_blocking(
-        [](Tx& tx) { return tx.exec_script("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"); }));
+    ASSERT_TRUE(db->transaction_blocking([](Tx& tx) {
+      return tx.exec_script("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)");
+    }));
   }
 
   std::shared_ptr<Database> open(DatabaseOptions o) {
@@ -44,7 +46,8 @@ class WalWritesTest : public ::testing::Test {
 
   static Result<void> insert(Tx& tx, int from, int n) {
     for (int i = from; i < from + n; ++i) {
-      if (auto r = tx.exec("INSERT INTO t (id, body) VALUES ($1, $2)", i, blob(i)); !r) return std::unexpected(r.error());
+      auto r = tx.exec("INSERT INTO t (id, body) VALUES ($1, $2)", i, blob(i));
+      if (!r) return std::unexpected(r.error());
     }
     return {};
   }
@@ -62,11 +65,12 @@ TEST_F(WalWritesTest, ASyncedCommitWritesItsFramesInAFewCalls) {
   const auto after = detail::wal_writes_stats();
   const auto frames = db->stats().pages_written.load() - pages_before;
   EXPECT_GE(frames, 40U);
-  EXPECT_EQ(after.collected_writes - before.collected_writes, 2 * frames) << "a header and a page per frame";
+  EXPECT_EQ(after.collected_writes - before.collected_writes, 2 * frames)
+      << "a header and a page per frame";
   EXPECT_LE(after.flushes - before.flushes, 4U) << "128 KiB per write";
   // Another connection (a reader of the pool) sees all of it at once.
-  auto n = db->transaction_blocking([](Tx& tx) { return tx.query_value<std::int64_t>("SELECT COUNT(*) FROM t"); },
-                                    TxMode::read);
+  auto n = db->transaction_blocking(
+      [](Tx& tx) { return tx.query_value<std::int64_t>("SELECT COUNT(*) FROM t"); }, TxMode::read);
   ASSERT_TRUE(n && *n);
   EXPECT_EQ(**n, 200);
 }
@@ -74,10 +78,11 @@ TEST_F(WalWritesTest, ASyncedCommitWritesItsFramesInAFewCalls) {
 TEST_F(WalWritesTest, UnsyncedWritesAreNotCollected) {
   auto db = open({});
   const auto before = detail::wal_writes_stats();
-  ASSERT_TRUE(db->transaction_blocking([](Tx& tx) { return insert(tx, 0, 50); }, TxMode::write_unsynced));
+  ASSERT_TRUE(
+      db->transaction_blocking([](Tx& tx) { return insert(tx, 0, 50); }, TxMode::write_unsynced));
   EXPECT_EQ(detail::wal_writes_stats().collected_writes, before.collected_writes);
-  auto n = db->transaction_blocking([](Tx& tx) { return tx.query_value<std::int64_t>("SELECT COUNT(*) FROM t"); },
-                                    TxMode::read);
+  auto n = db->transaction_blocking(
+      [](Tx& tx) { return tx.query_value<std::int64_t>("SELECT COUNT(*) FROM t"); }, TxMode::read);
   ASSERT_TRUE(n && *n);
   EXPECT_EQ(**n, 50);
 }
@@ -93,13 +98,19 @@ TEST_F(WalWritesTest, AProcessKilledMidTransactionLeavesTheCommittedStateIntact)
   ASSERT_GE(child, 0);
   if (child == 0) {
     sqlite3* db = nullptr;
-    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, detail::wal_writes_vfs()) != SQLITE_OK) ::_exit(2);
-    auto exec = [db](const std::string& sql) { return sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK; };
-    if (!exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-64")) ::_exit(3);
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, detail::wal_writes_vfs()) !=
+        SQLITE_OK)
+      ::_exit(2);
+    auto exec = [db](const std::string& sql) {
+      return sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK;
+    };
+    if (!exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-64"))
+      ::_exit(3);
     detail::WalWritesScope collect(true);  // as SqliteDatabase does for a synced write
     auto rows = [&](int from, int n) {
       for (int i = from; i < from + n; ++i) {
-        if (!exec("INSERT INTO t (id, body) VALUES (" + std::to_string(i) + ", '" + blob(i) + "')")) return false;
+        if (!exec("INSERT INTO t (id, body) VALUES (" + std::to_string(i) + ", '" + blob(i) + "')"))
+          return false;
       }
       return true;
     };
@@ -115,12 +126,12 @@ TEST_F(WalWritesTest, AProcessKilledMidTransactionLeavesTheCommittedStateIntact)
   EXPECT_EQ(WTERMSIG(status), SIGKILL);
 
   auto db = open({});
-  auto check = db->transaction_blocking([](Tx& tx) { return tx.query_value<std::string>("PRAGMA integrity_check"); },
-                                        TxMode::read);
+  auto check = db->transaction_blocking(
+      [](Tx& tx) { return tx.query_value<std::string>("PRAGMA integrity_check"); }, TxMode::read);
   ASSERT_TRUE(check && *check);
   EXPECT_EQ(**check, "ok");
-  auto n = db->transaction_blocking([](Tx& tx) { return tx.query_value<std::int64_t>("SELECT COUNT(*) FROM t"); },
-                                    TxMode::read);
+  auto n = db->transaction_blocking(
+      [](Tx& tx) { return tx.query_value<std::int64_t>("SELECT COUNT(*) FROM t"); }, TxMode::read);
   ASSERT_TRUE(n && *n);
   EXPECT_EQ(**n, 100);
   // And it takes new writes.
