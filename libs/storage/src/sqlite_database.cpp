@@ -294,6 +294,7 @@ SqliteDatabase::SqliteDatabase(core::BlockingPool& pool, std::string path, std::
       path_(std::move(path)),
       synchronous_(std::move(synchronous)),
       resync_pragma_("PRAGMA synchronous=" + synchronous_),
+      full_sync_(synchronous_ == "FULL"),
       options_(options) {
   if (options_.max_connections == 0) options_.max_connections = 1;
 }
@@ -377,7 +378,7 @@ Result<void> SqliteDatabase::run(TxMode mode, const std::function<Result<void>(T
   // this pragma when it compiles it, not when it runs.)
   const bool unsynced = mode == TxMode::write_unsynced;
   // A synced write's log frames go to the kernel in one write at its sync (sqlite_wal_writes.hpp).
-  detail::WalWritesScope collect(mode == TxMode::write && synchronous_ == "FULL");
+  detail::WalWritesScope collect(mode == TxMode::write && full_sync_);
   auto give_back = [&] {
     detail::wal_writes_flush_thread();
     // A connection that could not be synced again is closed, never reused by synced writes.

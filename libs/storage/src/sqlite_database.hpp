@@ -39,6 +39,7 @@ class SqliteDatabase final : public Database {
   std::string path_;
   std::string synchronous_;
   std::string resync_pragma_;  // puts synchronous_ back after an unsynced write
+  bool full_sync_;             // synchronous_ is FULL: a write's commit syncs the log
   DatabaseOptions options_;
   // One writer of this process at a time, taken with a timeout. Not std::timed_mutex: its
   // try_lock_for uses pthread_mutex_clocklock, which GCC 12's ThreadSanitizer does not see
