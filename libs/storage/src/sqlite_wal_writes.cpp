@@ -16,6 +16,7 @@ constexpr std::size_t kMaxCollected = 4u << 20;
 
 std::atomic<unsigned long long> g_collected{0};
 std::atomic<unsigned long long> g_flushes{0};
+std::atomic<unsigned long long> g_log_syncs{0};
 
 sqlite3_vfs* g_real = nullptr;  // the default VFS this one wraps (set once, before registration)
 sqlite3_vfs g_vfs{};
@@ -99,6 +100,7 @@ int x_truncate(sqlite3_file* pf, sqlite3_int64 size) {
 int x_sync(sqlite3_file* pf, int flags) {
   File* f = self(pf);
   if (int rc = flush(f); rc != SQLITE_OK) return rc;
+  if (f->wal) g_log_syncs.fetch_add(1, std::memory_order_relaxed);
   return real_methods(f)->xSync(f->real, flags);
 }
 
@@ -237,6 +239,11 @@ int x_current_time_int64(sqlite3_vfs*, sqlite3_int64* out) {
 }
 
 const char* register_vfs() noexcept {
+  // Before SQLite initializes (sqlite3_vfs_find does): no memory statistics, which nothing
+  // here reads and which take a process-wide mutex around every allocation SQLite makes
+  // (Debian's build has no lookaside, so that is several per statement). Refused, harmlessly,
+  // if something in the process initialized SQLite first.
+  (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   sqlite3_vfs* real = sqlite3_vfs_find(nullptr);
   if (real == nullptr || real->iVersion < 2) return nullptr;
   g_real = real;
@@ -288,7 +295,8 @@ std::size_t wal_writes_pending() noexcept {
 }
 
 WalWritesStats wal_writes_stats() noexcept {
-  return {g_collected.load(std::memory_order_relaxed), g_flushes.load(std::memory_order_relaxed)};
+  return {g_collected.load(std::memory_order_relaxed), g_flushes.load(std::memory_order_relaxed),
+          g_log_syncs.load(std::memory_order_relaxed)};
 }
 
 }  // namespace mercado::storage::detail

@@ -51,6 +51,7 @@ std::size_t wal_writes_pending() noexcept;
 struct WalWritesStats {
   unsigned long long collected_writes;  // pwrite calls SQLite asked for and that were collected
   unsigned long long flushes;           // pwrite calls made instead
+  unsigned long long log_syncs;         // syncs of a log file (commits, checkpoints, sync_log)
 };
 WalWritesStats wal_writes_stats() noexcept;
 
