@@ -134,9 +134,16 @@ struct OutboxRelay::State {
     }
 
     // If a mark fails (or the process dies first), its events stay pending and are published
-    // again later: at-least-once.
+    // again later: at-least-once. The loop publishes without waiting for the transport's
+    // durability; the marker makes everything published so far durable, then marks it.
     const std::size_t n = pending->seqs.size();
-    auto sent = co_await publisher->publish_batch(std::move(pending->messages));
+    // (No co_await inside ?: operands: GCC 12 miscompiles them.)
+    Result<void> sent;
+    if (pipelined) {
+      sent = co_await publisher->publish_batch_deferred(std::move(pending->messages));
+    } else {
+      sent = co_await publisher->publish_batch(std::move(pending->messages));
+    }
     if (!sent) co_return std::unexpected(sent.error());
     const std::int64_t sent_ms = now_ms();
     for (auto c : pending->created_ms) {
@@ -174,7 +181,10 @@ struct OutboxRelay::State {
         continue;
       }
       std::sort(seqs.begin(), seqs.end());
-      auto m = co_await mark(seqs);
+      // Durable first: a row marked dispatched is never published again, so its message must
+      // survive a power loss by then. One sync covers every batch published before it.
+      auto m = co_await publisher->make_durable();
+      if (m) m = co_await mark(seqs);
       if (!m) {
         // Not marked: the rows are pending again and the loop publishes them again.
         failures_total->inc();

@@ -445,6 +445,23 @@ class SqliteBus final : public EventBus {
   bool healthy() const noexcept override { return !closed_; }
 
   asio::awaitable<Result<void>> publish_batch(std::vector<Message> messages) override {
+    co_return co_await insert(std::move(messages), TxMode::write);
+  }
+
+  // Committed without a sync, on the calling thread (the bus's database runs unsynced writes
+  // inline): consumers are woken as soon as the rows are in the shared file, and the caller
+  // (the outbox relay) syncs the log once for all it published before it marks them.
+  asio::awaitable<Result<void>> publish_batch_deferred(std::vector<Message> messages) override {
+    co_return co_await insert(std::move(messages), TxMode::write_unsynced);
+  }
+
+  asio::awaitable<Result<void>> make_durable() override {
+    if (closed_) co_return fail(Errc::unavailable, "event bus closed");
+    co_return co_await core_->db->sync_log();
+  }
+
+ private:
+  asio::awaitable<Result<void>> insert(std::vector<Message> messages, TxMode mode) {
     if (closed_) co_return fail(Errc::unavailable, "event bus closed");
     if (messages.empty()) co_return Result<void>{};
     auto core = core_;
@@ -472,7 +489,7 @@ class SqliteBus final : public EventBus {
     // Concurrent publishers share commits (the bus database has group commit on).
     std::vector<std::string> touched;
     auto r = co_await core->db->transaction(
-        [&core, &messages, &touched](Tx& tx) { return core->insert_messages(tx, messages, touched); });
+        [&core, &messages, &touched](Tx& tx) { return core->insert_messages(tx, messages, touched); }, mode);
     if (r) {
       for (const Message& m : messages) core->published->with({"sqlite", m.event_type}).inc();
       if (!touched.empty()) core->signal(touched);
@@ -480,6 +497,7 @@ class SqliteBus final : public EventBus {
     co_return r;
   }
 
+ public:
   asio::awaitable<Result<std::shared_ptr<Subscription>>> subscribe(SubscribeOptions options) override {
     if (auto v = Dispatcher::validate(options); !v) co_return std::unexpected(v.error());
     if (closed_) co_return fail(Errc::unavailable, "event bus closed");
@@ -609,7 +627,9 @@ Result<std::shared_ptr<EventBus>> open_sqlite_bus(const storage::DatabaseUrl& ur
   auto db = storage::open_database("sqlite://" + url.path + (url.query.contains("synchronous")
                                                                  ? "?synchronous=" + url.query.at("synchronous")
                                                                  : std::string()),
-                                   *options.pool, {.max_connections = 4, .cache_kib = 256, .group_commit = true});
+                                   *options.pool,
+                                   {.max_connections = 4, .cache_kib = 256, .group_commit = true,
+                                    .inline_unsynced_writes = true});
   if (!db) return std::unexpected(db.error());
   if (auto m = storage::migrate_blocking(**db, "mercado_bus", kBusSchema); !m) return std::unexpected(m.error());
 

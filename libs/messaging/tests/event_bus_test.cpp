@@ -286,6 +286,24 @@ TEST_P(BusTest, DeliveryLagIsMeasuredFromTheEnvelopesTimestamp) {
   EXPECT_GE(metric_value(metrics_, "mercado_message_delivery_lag_seconds_sum{queue=\"" + queue + "\"}"), 3.0);
 }
 
+// Two-phase publishing (what the outbox relay uses): a deferred publish is delivered like
+// any other, and make_durable then succeeds (SQLite: an unsynced commit, then a
+// sync of the bus's log; RabbitMQ: a confirmed publish, nothing left to do).
+TEST_P(BusTest, ADeferredPublishIsDeliveredAndThenMadeDurable) {
+  auto bus = open_bus(*place_);
+  const std::string queue = random_name("deferred-");
+  Collector& got = collector();
+  auto sub = subscribe(*bus, {.queue = queue, .event_types = {"Order.Created"}, .handler = collect(got)});
+  std::vector<Message> batch;
+  for (int i = 0; i < 3; ++i) batch.push_back(to_message(make_envelope("Order.Created", {{"n", i}}, {}, "test")));
+  ASSERT_TRUE(run(bus->publish_batch_deferred(batch)));
+  ASSERT_TRUE(got.wait_total(3));
+  auto durable = run(bus->make_durable());
+  ASSERT_TRUE(durable) << durable.error().internal;
+  run(sub->stop());
+  for (const auto& m : batch) EXPECT_EQ(got.counts()[m.id], 1) << m.id;
+}
+
 TEST_P(BusTest, UnparseableAndUnknownMessagesAreDeadLetteredAndTheConsumerGoesOn) {
   auto bus = open_bus(*place_);
   const std::string queue = random_name("mixed-");

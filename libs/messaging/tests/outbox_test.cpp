@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "bus_fixture.hpp"
@@ -498,6 +499,80 @@ TEST_P(OutboxTest, TheLoopPublishesTheNextBatchWhileThePreviousOneIsMarked) {
   run(sub->stop());
   EXPECT_EQ(relay->published(), 3U);
   EXPECT_EQ(deliveries.total(), 3U);
+}
+
+// Forwards the two-phase publishing to the bus, failing the first `failures` make_durable
+// calls; records how many outbox rows were marked when each make_durable call began.
+class DeferredPublisher final : public Publisher {
+ public:
+  DeferredPublisher(std::shared_ptr<Publisher> inner, std::shared_ptr<storage::Database> outbox_db, int failures)
+      : inner_(std::move(inner)), outbox_db_(std::move(outbox_db)), failures_(failures) {}
+  asio::awaitable<Result<void>> publish_batch(std::vector<Message> messages) override {
+    ++plain_calls;
+    co_return co_await inner_->publish_batch(std::move(messages));
+  }
+  asio::awaitable<Result<void>> publish_batch_deferred(std::vector<Message> messages) override {
+    ++deferred_calls;
+    co_return co_await inner_->publish_batch_deferred(std::move(messages));
+  }
+  asio::awaitable<Result<void>> make_durable() override {
+    auto marked = outbox_db_->transaction_blocking(
+        [](storage::Tx& tx) {
+          return tx.query_value<std::int64_t>("SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NOT NULL");
+        },
+        storage::TxMode::read);
+    {
+      std::lock_guard lock(mutex_);
+      marked_at_call_.push_back(marked && *marked ? **marked : -1);
+    }
+    if (failures_-- > 0) co_return fail(Errc::unavailable, "injected: the log could not be synced");
+    co_return co_await inner_->make_durable();
+  }
+  std::vector<std::int64_t> marked_at_call() {
+    std::lock_guard lock(mutex_);
+    return marked_at_call_;
+  }
+  std::atomic<int> plain_calls{0}, deferred_calls{0};
+
+ private:
+  std::shared_ptr<Publisher> inner_;
+  std::shared_ptr<storage::Database> outbox_db_;
+  std::atomic<int> failures_;
+  std::mutex mutex_;
+  std::vector<std::int64_t> marked_at_call_;
+};
+
+// The loop publishes without waiting for the transport's durability and marks only what a
+// later make_durable covered: while make_durable fails nothing is marked and the events go
+// out again; once it succeeds every row is marked, and each event was applied once.
+TEST_P(OutboxTest, TheLoopMarksOnlyWhatTheTransportHasMadeDurable) {
+  Collector& deliveries = collector();
+  Collector& applied = collector();
+  const std::string queue = random_name("inventory-");
+  auto sub = consume(queue, deliveries, applied);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(place_order("d-" + std::to_string(i), i));
+  auto publisher = std::make_shared<DeferredPublisher>(bus_, producer_db_, 2);
+  auto relay = OutboxRelay::start(producer_db_, publisher, outbox_, executor(),
+                                  {.poll_interval = milliseconds(20), .metrics = &metrics_});
+  ASSERT_TRUE(applied.wait_distinct(3));
+  const auto deadline = std::chrono::steady_clock::now() + seconds(20);
+  while (count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL") != 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  run(relay->stop());
+  EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL"), 0);
+  ASSERT_TRUE(deliveries.wait_total(9));  // each event published three times: twice not made durable
+  run(sub->stop());
+
+  const auto marked = publisher->marked_at_call();
+  ASSERT_GE(marked.size(), 3U);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(marked[i], 0) << "marked before make_durable call " << i;
+  EXPECT_EQ(publisher->plain_calls.load(), 0);
+  EXPECT_GE(publisher->deferred_calls.load(), 3);
+  for (const auto& [id, times] : applied.counts()) EXPECT_EQ(times, 1) << id;
+  EXPECT_EQ(count(*consumer_db_, "SELECT COUNT(*) FROM reservations"), 3);
+  EXPECT_EQ(relay->published(), 3U);
 }
 
 // Two replicas of a service run a relay each on the same database: the lease lets one

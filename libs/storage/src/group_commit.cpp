@@ -29,10 +29,11 @@ struct Database::Group {
   bool draining = false;
 };
 
-Database::Database(core::BlockingPool& pool, std::size_t group_max, bool inline_reads)
+Database::Database(core::BlockingPool& pool, std::size_t group_max, bool inline_reads, bool inline_unsynced_writes)
     : pool_(pool),
       group_max_(group_max),
       inline_reads_(inline_reads),
+      inline_unsynced_writes_(inline_unsynced_writes),
       group_(group_max > 0 ? std::make_shared<Group>() : nullptr) {}
 
 Database::~Database() = default;

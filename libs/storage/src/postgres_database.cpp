@@ -345,6 +345,16 @@ void PostgresDatabase::release(std::unique_ptr<PgConnection> c) {
   }
 }
 
+Result<void> PostgresDatabase::sync_log_blocking() {
+  // A transaction with an id writes a commit record, and a synchronous commit returns once
+  // the log is flushed up to it: everything committed before, unsynced or not, with it.
+  return run(TxMode::write, [](Tx& tx) -> Result<void> {
+    auto r = tx.query("SELECT pg_current_xact_id()");
+    if (!r) return std::unexpected(r.error());
+    return {};
+  });
+}
+
 Result<void> PostgresDatabase::run(TxMode mode, const std::function<Result<void>(Tx&)>& body) {
   const char* begin = mode == TxMode::write            ? "BEGIN"
                       : mode == TxMode::write_unsynced ? "BEGIN; SET LOCAL synchronous_commit = off"

@@ -290,7 +290,7 @@ Result<std::unique_ptr<SqliteConnection>> open_connection(const std::string& pat
 SqliteDatabase::SqliteDatabase(core::BlockingPool& pool, std::string path, std::string synchronous,
                                const DatabaseOptions& options)
     : Database(pool, options.group_commit ? std::max<std::size_t>(options.group_commit_max, 1) : 0,
-               options.inline_reads),
+               options.inline_reads, options.inline_unsynced_writes),
       path_(std::move(path)),
       synchronous_(std::move(synchronous)),
       resync_pragma_("PRAGMA synchronous=" + synchronous_),
@@ -359,6 +359,28 @@ void SqliteDatabase::release(std::unique_ptr<SqliteConnection> c) {
     --open_;
   }
   cv_.notify_one();
+}
+
+Result<void> SqliteDatabase::sync_log_blocking() {
+  // Any connection's handle of the log will do: they all write the same file, and a sync
+  // covers every byte written to it so far. Frames already copied into the database file
+  // were made durable by that checkpoint, which syncs the file after copying (in NORMAL
+  // mode as in FULL).
+  auto conn = acquire();
+  if (!conn) return std::unexpected(std::move(conn.error()));
+  sqlite3_file* log = nullptr;
+  int rc = sqlite3_file_control((*conn)->handle(), "main", SQLITE_FCNTL_JOURNAL_POINTER, &log);
+  if (rc == SQLITE_OK && log != nullptr && log->pMethods != nullptr) {
+    rc = log->pMethods->xSync(log, SQLITE_SYNC_NORMAL);
+  } else if (rc == SQLITE_OK) {
+    rc = SQLITE_CANTOPEN;  // no log open: not in WAL mode, which open_connection refuses
+  }
+  release(std::move(*conn));
+  if (rc != SQLITE_OK) {
+    return std::unexpected(db_error(Errc::unavailable, kConnection, "database unavailable",
+                                    "cannot sync the log of " + path_ + ": " + sqlite3_errstr(rc)));
+  }
+  return {};
 }
 
 Result<void> SqliteDatabase::run(TxMode mode, const std::function<Result<void>(Tx&)>& body) {

@@ -31,6 +31,7 @@ class SqliteDatabase final : public Database {
 
  protected:
   Result<void> run(TxMode mode, const std::function<Result<void>(Tx&)>& body) override;
+  Result<void> sync_log_blocking() override;
 
  private:
   Result<std::unique_ptr<SqliteConnection>> acquire();

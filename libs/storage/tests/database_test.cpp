@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "run_coroutine.hpp"
+#include "sqlite_wal_writes.hpp"
 #include "scratch_database.hpp"
 
 namespace mercado::storage {
@@ -258,6 +259,58 @@ TEST_P(DatabaseTest, InlineReadsRunOnTheCallersThreadWritesOnAWorker) {
     EXPECT_NE(read_thread, io_thread);
   }
   EXPECT_NE(write_thread, io_thread);
+}
+
+// DatabaseOptions::inline_unsynced_writes: SQLite's unsynced write transactions run on the
+// caller's thread; synced ones still go to the pool. PostgreSQL ignores the option.
+TEST_P(DatabaseTest, InlineUnsyncedWritesRunOnTheCallersThread) {
+  auto db = open({.inline_unsynced_writes = true});
+  asio::io_context& io = io_;
+  std::thread::id io_thread, unsynced_thread, synced_thread;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    io_thread = std::this_thread::get_id();
+    auto u = co_await db->transaction([&](Tx& tx) {
+      unsynced_thread = std::this_thread::get_id();
+      return tx.exec("UPDATE counter SET n = n + 1");
+    }, TxMode::write_unsynced);
+    EXPECT_TRUE(u);
+    auto w = co_await db->transaction([&](Tx& tx) {
+      synced_thread = std::this_thread::get_id();
+      return tx.exec("UPDATE counter SET n = n + 1");
+    });
+    EXPECT_TRUE(w);
+  }, asio::detached);
+  io.run();
+  if (GetParam() == Backend::sqlite) {
+    EXPECT_EQ(unsynced_thread, io_thread);
+  } else {
+    EXPECT_NE(unsynced_thread, io_thread);
+  }
+  EXPECT_NE(synced_thread, io_thread);
+  auto n = db->transaction_blocking([](Tx& tx) { return tx.query_value<std::int64_t>("SELECT n FROM counter"); },
+                                    TxMode::read);
+  ASSERT_TRUE(n && *n);
+  EXPECT_EQ(**n, 2);
+}
+
+// Database::sync_log after unsynced commits succeeds on both backends; on SQLite it syncs
+// the write-ahead log once (the unsynced commits did not), through the connection's handle
+// of it (the counting VFS sees it).
+TEST_P(DatabaseTest, SyncLogSyncsWhatUnsyncedCommitsLeftUnsynced) {
+  const auto before = detail::wal_writes_stats();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(db_->transaction_blocking([](Tx& tx) { return tx.exec("UPDATE counter SET n = n + 1"); },
+                                          TxMode::write_unsynced));
+  }
+  const auto unsynced = detail::wal_writes_stats();
+  auto synced = run_coroutine(db_->sync_log());
+  ASSERT_TRUE(synced) << synced.error().internal;
+  const auto after = detail::wal_writes_stats();
+  if (GetParam() == Backend::sqlite) {
+    EXPECT_EQ(unsynced.log_syncs, before.log_syncs);
+    EXPECT_EQ(after.log_syncs, unsynced.log_syncs + 1);
+  }
+  EXPECT_EQ(count("counter"), 1);
 }
 
 TEST_P(DatabaseTest, ConcurrentWritersNeverLoseAnUpdate) {

@@ -92,6 +92,14 @@ struct DatabaseOptions {
   // fsync. Only for databases whose reads are short (the services' are: by key, or LIMITed).
   // Ignored for PostgreSQL (every call waits for the server).
   bool inline_reads = false;
+  // SQLite: unsynced write transactions (TxMode::write_unsynced) run on the calling thread
+  // too. Such a commit writes its pages to the kernel and waits for no disk: like a point
+  // read it takes microseconds, unless another connection holds the write lock (it then
+  // waits for that writer, as any writer does) or the commit crosses the log's
+  // checkpoint threshold (it then runs the checkpoint). For databases whose unsynced writes
+  // are short and whose other writers are too (the SQLite bus's publishes, claims and acks).
+  // Ignored for PostgreSQL.
+  bool inline_unsynced_writes = false;
 };
 
 // Counters of one Database since it was opened, for metrics (service::Backend exports them
@@ -137,7 +145,7 @@ class Database {
   template <class F>
   boost::asio::awaitable<std::invoke_result_t<F&, Tx&>> transaction(F f, TxMode mode = TxMode::write) {
     using R = std::invoke_result_t<F&, Tx&>;
-    if (mode == TxMode::read && inline_reads_) {
+    if ((mode == TxMode::read && inline_reads_) || (mode == TxMode::write_unsynced && inline_unsynced_writes_)) {
       account_queued(mode, Clock::duration::zero());
       co_return transaction_blocking(f, mode);
     }
@@ -162,6 +170,13 @@ class Database {
     if (!committed) co_return R(std::unexpected(std::move(committed.error())));
     co_return std::move(*out);
   }
+
+  // Makes every transaction committed so far durable, the unsynced ones included (SQLite:
+  // syncs the write-ahead log through a connection's handle of it; PostgreSQL: commits a
+  // transaction that writes a commit record, which flushes the log up to it). Runs on a pool
+  // worker. For a writer that let others see its writes before they were durable and must
+  // know that they are before it acts on them (the outbox relay, see messaging).
+  boost::asio::awaitable<Result<void>> sync_log();
 
   // The same, on the calling thread, which must not be an io thread (a pool worker or a
   // thread of its own).
@@ -189,10 +204,13 @@ class Database {
   void account_run(TxMode mode, Clock::duration ran, bool committed) noexcept;
 
   // group_max > 0 turns group commit on (see DatabaseOptions).
-  explicit Database(core::BlockingPool& pool, std::size_t group_max = 0, bool inline_reads = false);
+  explicit Database(core::BlockingPool& pool, std::size_t group_max = 0, bool inline_reads = false,
+                    bool inline_unsynced_writes = false);
   // Runs body between BEGIN and COMMIT (or ROLLBACK when it, or a statement, failed), then
   // the commit hooks. Returns body's error, or the BEGIN/COMMIT error.
   virtual Result<void> run(TxMode mode, const std::function<Result<void>(Tx&)>& body) = 0;
+  // sync_log() on a pool worker.
+  virtual Result<void> sync_log_blocking() = 0;
 
  private:
   struct Group;
@@ -205,6 +223,7 @@ class Database {
   DatabaseStats stats_;
   std::size_t group_max_ = 0;
   bool inline_reads_ = false;
+  bool inline_unsynced_writes_ = false;
   std::shared_ptr<Group> group_;
 };
 
