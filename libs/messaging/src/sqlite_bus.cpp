@@ -455,9 +455,18 @@ class SqliteBus final : public EventBus {
     co_return co_await insert(std::move(messages), TxMode::write_unsynced);
   }
 
+  // Syncs only when a deferred publish has written since the last sync (a service whose
+  // events nobody is bound to writes nothing, and so syncs nothing).
   asio::awaitable<Result<void>> make_durable() override {
     if (closed_) co_return fail(Errc::unavailable, "event bus closed");
-    co_return co_await core_->db->sync_log();
+    const std::uint64_t wanted = deferred_writes_.load();
+    if (wanted == synced_writes_.load()) co_return Result<void>{};
+    auto r = co_await core_->db->sync_log();
+    if (!r) co_return r;
+    std::uint64_t synced = synced_writes_.load();
+    while (synced < wanted && !synced_writes_.compare_exchange_weak(synced, wanted)) {
+    }
+    co_return Result<void>{};
   }
 
  private:
@@ -490,6 +499,8 @@ class SqliteBus final : public EventBus {
     std::vector<std::string> touched;
     auto r = co_await core->db->transaction(
         [&core, &messages, &touched](Tx& tx) { return core->insert_messages(tx, messages, touched); }, mode);
+    // Counted before this returns, so a make_durable() called after it syncs.
+    if (mode == TxMode::write_unsynced) ++deferred_writes_;
     if (r) {
       for (const Message& m : messages) core->published->with({"sqlite", m.event_type}).inc();
       if (!touched.empty()) core->signal(touched);
@@ -598,6 +609,8 @@ class SqliteBus final : public EventBus {
   std::shared_ptr<Core> core_;
   std::shared_ptr<Watcher> watcher_;
   std::atomic<bool> closed_{false};
+  std::atomic<std::uint64_t> deferred_writes_{0};  // deferred publishes that wrote
+  std::atomic<std::uint64_t> synced_writes_{0};    // of those, how many a sync covered
   std::mutex mutex_;
   std::vector<std::shared_ptr<SqliteSubscription>> subscriptions_;
 };

@@ -17,6 +17,7 @@
 #include <mercado/observability/trace.hpp>
 
 #include "bus_fixture.hpp"
+#include "sqlite_wal_writes.hpp"
 
 namespace mercado::messaging {
 namespace {
@@ -296,11 +297,21 @@ TEST_P(BusTest, ADeferredPublishIsDeliveredAndThenMadeDurable) {
   auto sub = subscribe(*bus, {.queue = queue, .event_types = {"Order.Created"}, .handler = collect(got)});
   std::vector<Message> batch;
   for (int i = 0; i < 3; ++i) batch.push_back(to_message(make_envelope("Order.Created", {{"n", i}}, {}, "test")));
+  const auto before = storage::detail::wal_writes_stats();
   ASSERT_TRUE(run(bus->publish_batch_deferred(batch)));
   ASSERT_TRUE(got.wait_total(3));
+  const auto published = storage::detail::wal_writes_stats();
   auto durable = run(bus->make_durable());
   ASSERT_TRUE(durable) << durable.error().internal;
+  const auto synced = storage::detail::wal_writes_stats();
+  ASSERT_TRUE(run(bus->make_durable()));  // nothing written since: nothing to sync
+  const auto again = storage::detail::wal_writes_stats();
   run(sub->stop());
+  if (GetParam() == Transport::sqlite) {
+    EXPECT_EQ(published.log_syncs, before.log_syncs) << "the deferred publish synced";
+    EXPECT_EQ(synced.log_syncs, published.log_syncs + 1);
+    EXPECT_EQ(again.log_syncs, synced.log_syncs);
+  }
   for (const auto& m : batch) EXPECT_EQ(got.counts()[m.id], 1) << m.id;
 }
 
