@@ -180,6 +180,7 @@ struct OutboxRelay::State {
         co_await mark_wanted.wait(seen, std::chrono::hours(1));
         continue;
       }
+      co_await gather(seqs);
       std::sort(seqs.begin(), seqs.end());
       // Durable first: a row marked dispatched is never published again, so its message must
       // survive a power loss by then. One sync covers every batch published before it.
@@ -199,6 +200,24 @@ struct OutboxRelay::State {
     }
     marker_ended = true;
     mark_finished.notify_all();
+  }
+
+  // Lets more published rows join `seqs` for up to mark_delay (see RelayOptions).
+  asio::awaitable<void> gather(std::vector<std::int64_t>& seqs) {
+    const auto until = std::chrono::steady_clock::now() + options.mark_delay;
+    for (;;) {
+      const auto seen = mark_wanted.generation();
+      {
+        std::lock_guard lock(mark_mutex);
+        seqs.insert(seqs.end(), to_mark.begin(), to_mark.end());
+        to_mark.clear();
+        if (loop_ended || seqs.size() >= 2 * options.batch_size) co_return;
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= until) co_return;
+      co_await mark_wanted.wait(seen, std::chrono::duration_cast<std::chrono::milliseconds>(until - now) +
+                                          std::chrono::milliseconds(1));
+    }
   }
 
   // Marks published rows dispatched. The lease is renewed in the same transaction when less

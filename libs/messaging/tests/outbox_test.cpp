@@ -575,6 +575,32 @@ TEST_P(OutboxTest, TheLoopMarksOnlyWhatTheTransportHasMadeDurable) {
   EXPECT_EQ(relay->published(), 3U);
 }
 
+// RelayOptions::mark_delay: batches published in quick succession are made durable and
+// marked together (here two batches, of two events and of one, within the delay: one sync).
+TEST_P(OutboxTest, TheMarkerGathersBatchesPublishedWithinTheMarkDelay) {
+  Collector& deliveries = collector();
+  Collector& applied = collector();
+  auto sub = consume(random_name("inventory-"), deliveries, applied);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(place_order("g-" + std::to_string(i), i));
+  auto publisher = std::make_shared<DeferredPublisher>(bus_, producer_db_, 0);
+  auto relay = OutboxRelay::start(producer_db_, publisher, outbox_, executor(),
+                                  {.batch_size = 2, .poll_interval = std::chrono::hours(1),
+                                   .mark_delay = milliseconds(500), .metrics = &metrics_});
+  ASSERT_TRUE(applied.wait_distinct(3));
+  const auto deadline = std::chrono::steady_clock::now() + seconds(20);
+  while (count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL") != 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  run(relay->stop());
+  run(sub->stop());
+  EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL"), 0);
+  EXPECT_EQ(publisher->deferred_calls.load(), 2);
+  EXPECT_EQ(publisher->marked_at_call().size(), 1U);
+  EXPECT_EQ(deliveries.total(), 3U);
+  EXPECT_EQ(relay->published(), 3U);
+}
+
 // Two replicas of a service run a relay each on the same database: the lease lets one
 // publish at a time, so without failures every event goes out exactly once.
 TEST_P(OutboxTest, ReplicaRelaysShareTheOutboxWithoutDuplicates) {
