@@ -642,7 +642,7 @@ Result<std::shared_ptr<EventBus>> open_sqlite_bus(const storage::DatabaseUrl& ur
                                                                  : std::string()),
                                    *options.pool,
                                    {.max_connections = 4, .cache_kib = 256, .group_commit = true,
-                                    .inline_unsynced_writes = true});
+                                    .inline_reads = true, .inline_unsynced_writes = true});
   if (!db) return std::unexpected(db.error());
   if (auto m = storage::migrate_blocking(**db, "mercado_bus", kBusSchema); !m) return std::unexpected(m.error());
 
