@@ -445,14 +445,14 @@ class SqliteBus final : public EventBus {
   bool healthy() const noexcept override { return !closed_; }
 
   asio::awaitable<Result<void>> publish_batch(std::vector<Message> messages) override {
-    co_return co_await insert(std::move(messages), TxMode::write);
+    return insert(std::move(messages), TxMode::write);
   }
 
   // Committed without a sync, on the calling thread (the bus's database runs unsynced writes
   // inline): consumers are woken as soon as the rows are in the shared file, and the caller
   // (the outbox relay) syncs the log once for all it published before it marks them.
   asio::awaitable<Result<void>> publish_batch_deferred(std::vector<Message> messages) override {
-    co_return co_await insert(std::move(messages), TxMode::write_unsynced);
+    return insert(std::move(messages), TxMode::write_unsynced);
   }
 
   // Syncs only when a deferred publish has written since the last sync (a service whose

@@ -136,6 +136,16 @@ class OutboxTest : public ::testing::TestWithParam<Combo>, public BusTestBase {
     return n && *n ? **n : -1;
   }
 
+  // Waits (up to 20 s) until the producer's outbox has no undispatched row: the relay's
+  // marker works in the background.
+  void wait_until_all_marked() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL") != 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+
   // Runs the relay until it has published `n` events in total; failures are retried at once.
   std::size_t relay_until(OutboxRelay& relay, std::uint64_t n) {
     std::size_t failures = 0;
@@ -489,11 +499,7 @@ TEST_P(OutboxTest, TheLoopPublishesTheNextBatchWhileThePreviousOneIsMarked) {
   EXPECT_TRUE(second_went_out) << "the second batch waited for the first one's mark";
 
   ASSERT_TRUE(applied.wait_distinct(3));
-  const auto deadline = std::chrono::steady_clock::now() + seconds(20);
-  while (count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL") != 0 &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(milliseconds(5));
-  }
+  wait_until_all_marked();
   EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL"), 0);
   run(relay->stop());
   run(sub->stop());
@@ -555,11 +561,7 @@ TEST_P(OutboxTest, TheLoopMarksOnlyWhatTheTransportHasMadeDurable) {
   auto relay = OutboxRelay::start(producer_db_, publisher, outbox_, executor(),
                                   {.poll_interval = milliseconds(20), .metrics = &metrics_});
   ASSERT_TRUE(applied.wait_distinct(3));
-  const auto deadline = std::chrono::steady_clock::now() + seconds(20);
-  while (count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL") != 0 &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(milliseconds(5));
-  }
+  wait_until_all_marked();
   run(relay->stop());
   EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL"), 0);
   ASSERT_TRUE(deliveries.wait_total(9));  // each event published three times: twice not made durable
@@ -587,11 +589,7 @@ TEST_P(OutboxTest, TheMarkerGathersBatchesPublishedWithinTheMarkDelay) {
                                   {.batch_size = 2, .poll_interval = std::chrono::hours(1),
                                    .mark_delay = milliseconds(500), .metrics = &metrics_});
   ASSERT_TRUE(applied.wait_distinct(3));
-  const auto deadline = std::chrono::steady_clock::now() + seconds(20);
-  while (count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL") != 0 &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(milliseconds(5));
-  }
+  wait_until_all_marked();
   run(relay->stop());
   run(sub->stop());
   EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL"), 0);

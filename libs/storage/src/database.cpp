@@ -7,7 +7,7 @@
 namespace mercado::storage {
 
 boost::asio::awaitable<Result<void>> Database::sync_log() {
-  co_return co_await pool_.run([this] { return sync_log_blocking(); });
+  return pool_.run([this] { return sync_log_blocking(); });
 }
 
 Result<std::shared_ptr<Database>> open_database(std::string_view url, core::BlockingPool& pool,

@@ -38,7 +38,7 @@ class Publisher {
   // must keep whatever lets it publish them again. Transports whose publishes are durable
   // when accepted (RabbitMQ with confirms) keep these defaults. Thread-safe.
   virtual boost::asio::awaitable<Result<void>> publish_batch_deferred(std::vector<Message> messages) {
-    co_return co_await publish_batch(std::move(messages));
+    return publish_batch(std::move(messages));  // (no coroutine frame of its own)
   }
   // Makes every message this publisher accepted so far durable.
   virtual boost::asio::awaitable<Result<void>> make_durable() { co_return Result<void>{}; }
