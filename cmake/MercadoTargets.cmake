@@ -8,13 +8,19 @@ target_compile_options(mercado_build_flags INTERFACE
   -Wno-mismatched-new-delete       # GCC 12 false positive on Asio coroutine frames (operator new/delete pair)
   $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized>  # GCC 12 false positives at -O2 on std::variant/std::optional moves
   $<$<BOOL:${MERCADO_WERROR}>:-Werror>)
-# Asio: no deprecated APIs, io_uring off (epoll), no Boost.System exceptions in headers.
+# Asio: no deprecated APIs, no Boost.System exceptions in headers.
 target_compile_definitions(mercado_build_flags INTERFACE
   BOOST_ASIO_NO_DEPRECATED BOOST_ASIO_DISABLE_BOOST_COROUTINE
   BOOST_ENABLE_ASSERT_HANDLER  # see libs/core/src/boost_assert.cpp
   # Asio keeps freed coroutine frames per thread for reuse; 2 (the default) is too few for a
   # handler that awaits a ServiceClient call (pipeline + client frames), so those allocated.
   BOOST_ASIO_RECYCLING_ALLOCATOR_CACHE_SIZE=8)
+# Asio's backend (MERCADO_IO_BACKEND): every translation unit that includes Asio must agree,
+# so it is set here, on the flags every Mercado target links.
+if(MERCADO_IO_BACKEND STREQUAL "io_uring")
+  target_compile_definitions(mercado_build_flags INTERFACE BOOST_ASIO_HAS_IO_URING BOOST_ASIO_DISABLE_EPOLL)
+  target_link_libraries(mercado_build_flags INTERFACE PkgConfig::URING)
+endif()
 # jemalloc replaces malloc by being linked (no symbol of it is referenced): keep it even
 # where the linker drops unreferenced libraries.
 if(MERCADO_ALLOCATOR STREQUAL "jemalloc")

@@ -10,7 +10,7 @@ build_pkgs=(
   build-essential cmake ninja-build ccache pkg-config
   libboost1.81-all-dev libboost-json1.81-dev libboost-url1.81-dev
   libspdlog-dev libfmt-dev libcli11-dev libssl-dev
-  libsqlite3-dev libpq-dev librabbitmq-dev libyaml-cpp-dev libsodium-dev libjemalloc-dev
+  libsqlite3-dev libpq-dev librabbitmq-dev libyaml-cpp-dev libsodium-dev libjemalloc-dev liburing-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   curl
 )

@@ -2,6 +2,8 @@
 
 #include <sched.h>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include <csignal>
 #include <stdexcept>
 
@@ -9,17 +11,42 @@ namespace mercado::core {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// One thread runs each context, and sockets and timers are only touched by that thread (the
+// threading model of docs/architecture.md), so the per-descriptor locking is off. Posting
+// from other threads (completions of the blocking pool, notifiers, shutdown) stays
+// thread-safe: the scheduler locks, and with io_uring so does the ring's submission queue,
+// because waking a thread blocked on the ring submits an entry from the posting thread.
+#if defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+constexpr int kConcurrencyHint = static_cast<int>(BOOST_ASIO_CONCURRENCY_HINT_ID |
+                                                  BOOST_ASIO_CONCURRENCY_HINT_LOCKING_SCHEDULER |
+                                                  BOOST_ASIO_CONCURRENCY_HINT_LOCKING_REACTOR_REGISTRATION);
+#else
+constexpr int kConcurrencyHint = BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO;
+#endif
+
+}  // namespace
+
 IoRuntime::IoRuntime(unsigned threads, unsigned yield_every) : yield_every_(yield_every) {
   if (threads == 0) throw std::invalid_argument("IoRuntime needs at least one thread");
   contexts_.reserve(threads);
   guards_.reserve(threads);
   for (unsigned i = 0; i < threads; ++i) {
-    // One thread runs each context, and sockets and timers are only touched by that thread
-    // (the threading model of docs/architecture.md), so the reactor's per-descriptor
-    // locking is off; posting from other threads (completions of the blocking pool,
-    // notifiers, shutdown) stays thread-safe.
-    contexts_.push_back(std::make_unique<asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO));
+    contexts_.push_back(std::make_unique<asio::io_context>(kConcurrencyHint));
     guards_.emplace_back(contexts_.back()->get_executor());
+#if defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+    // The ring is set up when the context's first timer or socket is; a host that does not
+    // allow io_uring fails here, at start, with a message that says what to do.
+    try {
+      asio::steady_timer probe(*contexts_.back());
+    } catch (const boost::system::system_error& e) {
+      throw std::runtime_error(
+          std::string("io_uring is not available here (") + e.what() +
+          "): it may be disabled (sysctl kernel.io_uring_disabled) or blocked by a seccomp profile, as container "
+          "runtimes' defaults do; allow it, or build with -DMERCADO_IO_BACKEND=epoll");
+    }
+#endif
   }
 }
 

@@ -35,7 +35,12 @@ std::optional<int> App::init(int argc, const char* const* argv) {
   log::init({.service = o.service_name,
              .instance = o.instance_id,
              .level = log::parse_level(o.log_level).value_or(log::Level::info)});
-  runtime_ = std::make_unique<core::IoRuntime>(o.io_threads, o.io_yield_every);
+  try {
+    runtime_ = std::make_unique<core::IoRuntime>(o.io_threads, o.io_yield_every);
+  } catch (const std::exception& e) {
+    log::error("cannot start the io threads", {{"error", e.what()}});
+    return 1;
+  }
   server_ = std::make_unique<http::Server>(
       *runtime_, http::ServerOptions{.service_name = o.service_name, .access_log = o.access_log});
   readiness_ = std::make_shared<http::Readiness>();
