@@ -5,13 +5,21 @@
 # body) and hello-service (access log off, like nginx), runs `wrk -t2 -c64 -d10s --latency`
 # against each, interleaved, and prints req/s, p50/p99 and the Mercado/nginx ratios; then
 # the service's idle RSS and exec->/ready time (bench/http/startup_probe).
+#   IO_BACKEND=io_uring bench/http/run.sh ...   the same with Mercado built on Asio's io_uring
+#   backend (build/release-io_uring; docs/http.md, "The io backend")
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-3}
 duration=${2:-10s}
 scripts/setup.sh bench
-cmake --preset release >/dev/null
-cmake --build --preset release --target hello-service startup_probe >"$(mktemp)" || { echo "build failed"; exit 1; }
+backend=${IO_BACKEND:-epoll}
+case "$backend" in
+  epoll) build=build/release; cmake --preset release -DMERCADO_IO_BACKEND=epoll >/dev/null ;;
+  io_uring) build=build/release-io_uring
+    cmake --preset release -B "$build" -DMERCADO_IO_BACKEND=io_uring >/dev/null ;;
+  *) echo "IO_BACKEND must be epoll or io_uring" >&2; exit 2 ;;
+esac
+cmake --build "$build" --target hello-service startup_probe >"$(mktemp)" || { echo "build failed"; exit 1; }
 
 work=$(mktemp -d)
 cleanup() {
@@ -32,9 +40,9 @@ io_threads=${IO_THREADS:-2}
 # wrk shares the two cores with the service: io threads give way after 256 handlers without
 # blocking (--io-yield-every; see libs/core/src/io_runtime.cpp). IO_YIELD_EVERY=0 to compare.
 io_yield=${IO_YIELD_EVERY:-256}
-echo "hello-service: IO_THREADS=$io_threads IO_YIELD_EVERY=$io_yield"
+echo "hello-service: IO_THREADS=$io_threads IO_YIELD_EVERY=$io_yield, $backend"
 PORT=$svc_port ACCESS_LOG=0 LOG_LEVEL=warn IO_THREADS=$io_threads IO_YIELD_EVERY=$io_yield \
-  ./build/release/samples/hello-service/hello-service &
+  ./$build/samples/hello-service/hello-service &
 svc_pid=$!
 for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$svc_port/ready" >/dev/null && curl -sf "http://127.0.0.1:$nginx_port/" >/dev/null && break
@@ -70,4 +78,4 @@ print(f"ratio mercado/nginx: req/s {st.mean(m)/st.mean(n):.2f}x   p99 {st.mean(m
 PY
 echo "mercado RSS after load: ${svc_rss} MiB"
 kill "$svc_pid"; wait "$svc_pid" 2>/dev/null || true; svc_pid=
-./build/release/bench/http/startup_probe 9 ./build/release/samples/hello-service/hello-service | tail -n 1
+./$build/bench/http/startup_probe 9 ./$build/samples/hello-service/hello-service | tail -n 1
