@@ -53,6 +53,19 @@ RawConnection::RawConnection(std::uint16_t port, std::chrono::milliseconds recv_
   ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 }
 
+namespace {
+
+// A blocking recv with a receive timeout returns EINTR when the thread is interrupted (a
+// signal, or io_uring's task work for a ring this thread submitted to): try again.
+ssize_t recv_retrying(int fd, char* buf, std::size_t size) {
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, size, 0);
+    if (n >= 0 || errno != EINTR) return n;
+  }
+}
+
+}  // namespace
+
 void RawConnection::send(std::string_view bytes) {
   boost::system::error_code ec;
   asio::write(socket_, asio::buffer(bytes), ec);
@@ -74,7 +87,7 @@ std::string RawConnection::read_response(bool head_only) {
         return response;
       }
     }
-    ssize_t n = ::recv(socket_.native_handle(), buf, sizeof buf, 0);
+    ssize_t n = recv_retrying(socket_.native_handle(), buf, sizeof buf);
     if (n <= 0) return {};
     pending_.append(buf, static_cast<std::size_t>(n));
   }
@@ -85,7 +98,7 @@ std::string RawConnection::read_until_close() {
   pending_.clear();
   char buf[8192];
   for (;;) {
-    ssize_t n = ::recv(socket_.native_handle(), buf, sizeof buf, 0);
+    ssize_t n = recv_retrying(socket_.native_handle(), buf, sizeof buf);
     if (n <= 0) return all;
     all.append(buf, static_cast<std::size_t>(n));
   }
@@ -93,7 +106,7 @@ std::string RawConnection::read_until_close() {
 
 bool RawConnection::peer_closed() {
   char c;
-  ssize_t n = ::recv(socket_.native_handle(), &c, 1, 0);
+  ssize_t n = recv_retrying(socket_.native_handle(), &c, 1);
   if (n > 0) {
     pending_.push_back(c);
     return false;
