@@ -37,13 +37,13 @@ elseif(NOT MERCADO_ALLOCATOR STREQUAL "system")
 endif()
 
 # The io backend of Asio in every Mercado target: epoll (the default) or io_uring (Debian's
-# liburing-dev). With io_uring a keep-alive request costs 0.3 system calls instead of 2.7
-# (reads that would find nothing and every send become ring entries submitted in batches),
-# but each io_context's ring (Asio sizes it for 16 384 entries) keeps 1.6 MiB resident:
-# the sample service idles at 9.8 MiB instead of 6.7, over the 8 MiB goal, so epoll stays
-# the default (bench/RESULTS.md, "io_uring"). Where io_uring is disabled
-# (kernel.io_uring_disabled) or blocked (container runtimes' default seccomp profiles), an
-# io_uring build stops at start with an error that says so (core::IoRuntime).
+# liburing-dev). With io_uring a keep-alive request costs 0.2-0.3 system calls instead of 2.7
+# (reads that would find nothing and every send become ring entries submitted in batches;
+# each ring is cut from Asio's 16 384 entries to 1 024, libs/core/src/io_uring_ring.cpp, so
+# it costs ~0.1 MiB instead of 1.6). epoll stays the default: io_uring's throughput gain
+# in bench/http was 0-10 % from run to run, and container runtimes' default seccomp
+# profiles block io_uring (bench/RESULTS.md, "io_uring"). Where io_uring is disabled or
+# blocked, an io_uring build stops at start with an error that says so (core::IoRuntime).
 set(MERCADO_IO_BACKEND epoll CACHE STRING "Asio's io backend: epoll or io_uring")
 set_property(CACHE MERCADO_IO_BACKEND PROPERTY STRINGS epoll io_uring)
 if(MERCADO_IO_BACKEND STREQUAL "io_uring")

@@ -20,6 +20,8 @@ target_compile_definitions(mercado_build_flags INTERFACE
 if(MERCADO_IO_BACKEND STREQUAL "io_uring")
   target_compile_definitions(mercado_build_flags INTERFACE BOOST_ASIO_HAS_IO_URING BOOST_ASIO_DISABLE_EPOLL)
   target_link_libraries(mercado_build_flags INTERFACE PkgConfig::URING)
+  # Asio's ring size, overridden (libs/core/src/io_uring_ring.cpp).
+  target_link_options(mercado_build_flags INTERFACE "-Wl,--wrap=io_uring_queue_init")
 endif()
 # jemalloc replaces malloc by being linked (no symbol of it is referenced): keep it even
 # where the linker drops unreferenced libraries.
