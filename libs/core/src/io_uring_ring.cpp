@@ -15,8 +15,11 @@ namespace {
 constexpr unsigned kRingEntries = 1024;
 }  // namespace
 
-extern "C" int __real_io_uring_queue_init(unsigned entries, struct io_uring* ring, unsigned flags);
+// The linker's --wrap names (reserved identifiers by design).
+extern "C" int __real_io_uring_queue_init(unsigned entries, struct io_uring* ring,  // NOLINT(bugprone-reserved-identifier)
+                                          unsigned flags);
 
-extern "C" int __wrap_io_uring_queue_init(unsigned entries, struct io_uring* ring, unsigned flags) {
+extern "C" int __wrap_io_uring_queue_init(unsigned entries, struct io_uring* ring,  // NOLINT(bugprone-reserved-identifier)
+                                          unsigned flags) {
   return __real_io_uring_queue_init(std::min(entries, kRingEntries), ring, flags);
 }
