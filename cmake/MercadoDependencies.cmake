@@ -1,5 +1,16 @@
 # Every dependency comes from a Debian package, found through its CMake config
 # or pkg-config. Nothing is downloaded or vendored. scripts/setup.sh installs them.
+# mercado_choice(<var> <default> <doc> <choice>...): a cache string that must be one of the
+# choices (cmake-gui lists them); any other value stops the configure step.
+function(mercado_choice var default doc)
+  list(JOIN ARGN " or " _choices)
+  set(${var} ${default} CACHE STRING "${doc}: ${_choices}")
+  set_property(CACHE ${var} PROPERTY STRINGS ${ARGN})
+  if(NOT ${var} IN_LIST ARGN)
+    message(FATAL_ERROR "${var} must be ${_choices}, not '${${var}}'")
+  endif()
+endfunction()
+
 find_package(Threads REQUIRED)
 find_package(Boost 1.81.0 EXACT REQUIRED CONFIG COMPONENTS json url)
 find_package(fmt REQUIRED CONFIG)
@@ -28,12 +39,9 @@ if(MERCADO_SANITIZE OR MERCADO_FUZZ)
 else()
   set(_default_allocator jemalloc)
 endif()
-set(MERCADO_ALLOCATOR ${_default_allocator} CACHE STRING "Allocator of the executables: jemalloc or system")
-set_property(CACHE MERCADO_ALLOCATOR PROPERTY STRINGS jemalloc system)
+mercado_choice(MERCADO_ALLOCATOR ${_default_allocator} "Allocator of the executables" jemalloc system)
 if(MERCADO_ALLOCATOR STREQUAL "jemalloc")
   pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)
-elseif(NOT MERCADO_ALLOCATOR STREQUAL "system")
-  message(FATAL_ERROR "MERCADO_ALLOCATOR must be jemalloc or system, not '${MERCADO_ALLOCATOR}'")
 endif()
 
 # The io backend of Asio in every Mercado target: epoll (the default) or io_uring (Debian's
@@ -44,12 +52,9 @@ endif()
 # in bench/http was 0-10 % from run to run, and container runtimes' default seccomp
 # profiles block io_uring (bench/RESULTS.md, "io_uring"). Where io_uring is disabled or
 # blocked, an io_uring build stops at start with an error that says so (core::IoRuntime).
-set(MERCADO_IO_BACKEND epoll CACHE STRING "Asio's io backend: epoll or io_uring")
-set_property(CACHE MERCADO_IO_BACKEND PROPERTY STRINGS epoll io_uring)
+mercado_choice(MERCADO_IO_BACKEND epoll "Asio's io backend" epoll io_uring)
 if(MERCADO_IO_BACKEND STREQUAL "io_uring")
   pkg_check_modules(URING REQUIRED IMPORTED_TARGET liburing)
-elseif(NOT MERCADO_IO_BACKEND STREQUAL "epoll")
-  message(FATAL_ERROR "MERCADO_IO_BACKEND must be epoll or io_uring, not '${MERCADO_IO_BACKEND}'")
 endif()
 
 # Storage and messaging (libs/storage, libs/messaging): SQLite, libpq, rabbitmq-c.
