@@ -24,10 +24,13 @@ if(MERCADO_IO_BACKEND STREQUAL "io_uring")
   target_link_options(mercado_build_flags INTERFACE "-Wl,--wrap=io_uring_queue_init")
 endif()
 # jemalloc replaces malloc by being linked (no symbol of it is referenced): keep it even
-# where the linker drops unreferenced libraries.
+# where the linker drops unreferenced libraries. An executable with the property
+# MERCADO_SYSTEM_ALLOCATOR keeps glibc's (bench/resilience counts allocations by
+# interposing glibc's malloc, which jemalloc's own operator new would bypass).
 if(MERCADO_ALLOCATOR STREQUAL "jemalloc")
-  target_link_libraries(mercado_build_flags INTERFACE "-Wl,--push-state,--no-as-needed" PkgConfig::JEMALLOC
-                        "-Wl,--pop-state")
+  set(_jemalloc "$<NOT:$<BOOL:$<TARGET_PROPERTY:MERCADO_SYSTEM_ALLOCATOR>>>")
+  target_link_libraries(mercado_build_flags INTERFACE "$<${_jemalloc}:-Wl,--push-state,--no-as-needed>"
+                        "$<${_jemalloc}:PkgConfig::JEMALLOC>" "$<${_jemalloc}:-Wl,--pop-state>")
 endif()
 if(MERCADO_SANITIZE)
   list(JOIN MERCADO_SANITIZE "," _san)
