@@ -32,29 +32,59 @@ namespace {
 const std::vector<std::string> kServices = {"user-service", "inventory-service", "payment-service", "shipping-service",
                                             "order-service"};
 
-// A free loopback port below net.ipv4.ip_local_port_range, so that no outgoing connection
-// is ever given it while the service that owns it restarts.
-int free_port_below_ephemeral_range() {
+bool port_is_free(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool free = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return free;
+}
+
+}  // namespace
+
+int free_ports_below_ephemeral_range(int count) {
   int low = 32768;
   if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) range >> low;
   if (low <= 12000) throw std::runtime_error("the ephemeral port range starts at " + std::to_string(low));
   std::random_device rd;
   for (int i = 0; i < 200; ++i) {
-    const int port = low - 10000 + static_cast<int>(rd() % 10000);
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) break;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool free = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
-    ::close(fd);
-    if (free) return port;
+    const int first = low - 10000 + static_cast<int>(rd() % static_cast<unsigned>(10000 - count));
+    bool all = true;
+    for (int p = first; all && p < first + count; ++p) all = port_is_free(p);
+    if (all) return first;
   }
-  throw std::runtime_error("no free port below the ephemeral range");
+  throw std::runtime_error("no free ports below the ephemeral range");
 }
 
-}  // namespace
+Reply call(const std::string& method, const std::string& url, const std::string& body, const std::string& authorization,
+           const std::string& idempotency_key) {
+  boost::asio::io_context ctx;
+  http::Client client({.connect_timeout = 2s, .request_timeout = 20s});
+  http::ClientRequest r;
+  r.method = http::parse_method(method);
+  r.url = url;
+  r.body = body;
+  if (!body.empty()) r.content_type = "application/json";
+  if (!authorization.empty()) r.headers.add("Authorization", authorization);
+  if (!idempotency_key.empty()) r.headers.add("Idempotency-Key", idempotency_key);
+  Reply out;
+  boost::asio::co_spawn(ctx, client.send(std::move(r)), [&](std::exception_ptr, http::ClientResult res) {
+    if (!res) {
+      out.error = res.error().message;
+      return;
+    }
+    out.status = res->status;
+    out.body = res->body;
+    boost::system::error_code ec;
+    out.json = bj::parse(res->body, ec);
+  });
+  ctx.run();
+  return out;
+}
 
 Shop::Shop(ShopOptions options) : options_(std::move(options)) {
   std::random_device rd;
@@ -89,7 +119,7 @@ void Shop::launch(const std::string& s) {
   // same port at the same moment; a first launch that loses that race tries another one.
   const bool first = !ports_.contains(s);
   for (int attempt = 0;; ++attempt) {
-    if (first) ports_[s] = free_port_below_ephemeral_range();
+    if (first) ports_[s] = free_ports_below_ephemeral_range(1);
     std::string log_tail;
     if (try_launch(s, log_tail)) return;
     const bool port_taken = log_tail.find("Address already in use") != std::string::npos;
@@ -177,28 +207,7 @@ void Shop::signal(const std::string& s, int signo) { procs_.at(s)->signal(signo)
 
 Reply Shop::call(const std::string& method, const std::string& url, const std::string& body,
                  const std::string& authorization, const std::string& idempotency_key) {
-  boost::asio::io_context ctx;
-  http::Client client({.connect_timeout = 2s, .request_timeout = 20s});
-  http::ClientRequest r;
-  r.method = http::parse_method(method);
-  r.url = url;
-  r.body = body;
-  if (!body.empty()) r.content_type = "application/json";
-  if (!authorization.empty()) r.headers.add("Authorization", authorization);
-  if (!idempotency_key.empty()) r.headers.add("Idempotency-Key", idempotency_key);
-  Reply out;
-  boost::asio::co_spawn(ctx, client.send(std::move(r)), [&](std::exception_ptr, http::ClientResult res) {
-    if (!res) {
-      out.error = res.error().message;
-      return;
-    }
-    out.status = res->status;
-    out.body = res->body;
-    boost::system::error_code ec;
-    out.json = bj::parse(res->body, ec);
-  });
-  ctx.run();
-  return out;
+  return testing::call(method, url, body, authorization, idempotency_key);
 }
 
 Shop::Customer Shop::customer(std::int64_t deposit) {

@@ -23,6 +23,14 @@ struct Reply {
   std::string error;
 };
 
+// The first of `count` consecutive free loopback ports below net.ipv4.ip_local_port_range,
+// so that no outgoing connection is ever given one while the service that owns it restarts.
+int free_ports_below_ephemeral_range(int count);
+
+// One HTTP request on a private io_context (blocking).
+Reply call(const std::string& method, const std::string& url, const std::string& body = {},
+           const std::string& authorization = {}, const std::string& idempotency_key = {});
+
 // Extra environment for the services: `all` for every one, `per_service` by name (e.g. each
 // service's own DATABASE_URL). Later entries win over the harness's defaults.
 struct ShopOptions {

@@ -12,6 +12,7 @@
 
 #include <mercado/auth/jwt.hpp>
 #include <mercado/auth/service_token.hpp>
+#include <mercado/core/io_runtime.hpp>
 #include <mercado/http/client.hpp>
 
 namespace mercado::cli {
@@ -229,6 +230,7 @@ int run_demo(const LaunchOptions& options) {
   Shop shop{options};
   shop.service_auth = token.authorization();
   asio::io_context ctx(1);
+  core::require_io_backend(ctx);
   int rc = 1;
   asio::co_spawn(ctx, demo(shop), [&](std::exception_ptr e, int r) {
     if (e) {

@@ -16,6 +16,7 @@
 #include <iostream>
 #include <random>
 
+#include <mercado/core/io_runtime.hpp>
 #include <mercado/core/process.hpp>
 #include <mercado/http/client.hpp>
 
@@ -113,6 +114,8 @@ int run_up(const LaunchOptions& input) {
   const std::string bin_dir = o.bin_dir.empty() ? self_dir() : o.bin_dir;
   fs::create_directories(fs::path(o.data_dir) / "logs");
   const std::string secret = ensure_secret(o.data_dir);
+  asio::io_context ctx(1);
+  core::require_io_backend(ctx);  // before any child is started
 
   std::vector<Child> children;
   for (auto& s : shop_services(o)) children.push_back({s, std::nullopt, {}, false});
@@ -125,7 +128,6 @@ int run_up(const LaunchOptions& input) {
     c.process.emplace(std::move(*p));
   }
 
-  asio::io_context ctx(1);
   http::Client client({.connect_timeout = 500ms, .request_timeout = 2s});
   bool stopping = false;
   int exit_code = 0;

@@ -15,8 +15,25 @@
 #include "launcher.hpp"
 #include "loadgen.hpp"
 
+namespace {
+
+using namespace mercado::cli;
+
+int print_token(const LaunchOptions& o) {
+  auto secret = mercado::auth::load_secret((std::filesystem::path(o.data_dir) / "jwt.secret").string(), "");
+  if (!secret) {
+    std::fprintf(stderr, "mercado token: %s\n", secret.error().message.c_str());
+    return 1;
+  }
+  mercado::auth::JwtIssuer issuer(*secret, "mercado", std::chrono::hours(1));
+  mercado::auth::ServiceToken t(issuer, "operator");
+  std::printf("%s\n", t.authorization().c_str());
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  using namespace mercado::cli;
   CLI::App app("Mercado: run and explore the shop", "mercado");
   app.require_subcommand(1);
   LaunchOptions o;
@@ -47,23 +64,20 @@ int main(int argc, char** argv) {
   add_common(token);
   CLI11_PARSE(app, argc, argv);
 
-  if (up->parsed()) return run_up(o);
-  if (demo->parsed()) return run_demo(o);
-  if (loadgen->parsed()) {
-    load.duration = std::chrono::seconds(duration);
-    load.warmup = std::chrono::seconds(warmup);
-    return run_loadgen(o, load);
-  }
-  if (token->parsed()) {
-    auto secret = mercado::auth::load_secret((std::filesystem::path(o.data_dir) / "jwt.secret").string(), "");
-    if (!secret) {
-      std::fprintf(stderr, "mercado token: %s\n", secret.error().message.c_str());
-      return 1;
+  // What cannot start (an io_uring build on a host that forbids io_uring, no threads left…)
+  // ends the command with its reason instead of std::terminate.
+  try {
+    if (up->parsed()) return run_up(o);
+    if (demo->parsed()) return run_demo(o);
+    if (loadgen->parsed()) {
+      load.duration = std::chrono::seconds(duration);
+      load.warmup = std::chrono::seconds(warmup);
+      return run_loadgen(o, load);
     }
-    mercado::auth::JwtIssuer issuer(*secret, "mercado", std::chrono::hours(1));
-    mercado::auth::ServiceToken t(issuer, "operator");
-    std::printf("%s\n", t.authorization().c_str());
-    return 0;
+    if (token->parsed()) return print_token(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mercado %s: %s\n", app.get_subcommands().front()->get_name().c_str(), e.what());
+    return 1;
   }
   return 2;
 }

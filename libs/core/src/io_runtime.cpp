@@ -28,6 +28,22 @@ constexpr int kConcurrencyHint = BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO;
 
 }  // namespace
 
+void require_io_backend(asio::io_context& ctx) {
+#if defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+  // The ring is set up when the context's first timer or socket is.
+  try {
+    asio::steady_timer probe(ctx);
+  } catch (const boost::system::system_error& e) {
+    throw std::runtime_error(
+        std::string("io_uring is not available here (") + e.what() +
+        "): it may be disabled (sysctl kernel.io_uring_disabled) or blocked by a seccomp profile, as container "
+        "runtimes' defaults do; allow it, or build with -DMERCADO_IO_BACKEND=epoll");
+  }
+#else
+  (void)ctx;
+#endif
+}
+
 IoRuntime::IoRuntime(unsigned threads, unsigned yield_every) : yield_every_(yield_every) {
   if (threads == 0) throw std::invalid_argument("IoRuntime needs at least one thread");
   contexts_.reserve(threads);
@@ -35,18 +51,7 @@ IoRuntime::IoRuntime(unsigned threads, unsigned yield_every) : yield_every_(yiel
   for (unsigned i = 0; i < threads; ++i) {
     contexts_.push_back(std::make_unique<asio::io_context>(kConcurrencyHint));
     guards_.emplace_back(contexts_.back()->get_executor());
-#if defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
-    // The ring is set up when the context's first timer or socket is; a host that does not
-    // allow io_uring fails here, at start, with a message that says what to do.
-    try {
-      asio::steady_timer probe(*contexts_.back());
-    } catch (const boost::system::system_error& e) {
-      throw std::runtime_error(
-          std::string("io_uring is not available here (") + e.what() +
-          "): it may be disabled (sysctl kernel.io_uring_disabled) or blocked by a seccomp profile, as container "
-          "runtimes' defaults do; allow it, or build with -DMERCADO_IO_BACKEND=epoll");
-    }
-#endif
+    require_io_backend(*contexts_.back());  // fails here, at start, rather than at the first socket
   }
 }
 

@@ -16,6 +16,11 @@
 
 namespace mercado::core {
 
+// Throws std::runtime_error with what to do when the build's io backend cannot run here
+// (io_uring forbidden by a sysctl or a seccomp profile); nothing on epoll builds. IoRuntime
+// calls it for each of its contexts; code with a plain io_context calls it once, first.
+void require_io_backend(boost::asio::io_context& ctx);
+
 class IoRuntime {
  public:
   // threads >= 1. yield_every: after this many handlers run without blocking, an io thread
