@@ -22,6 +22,8 @@
 #include <mercado/core/boost_assertion.hpp>
 #include <mercado/observability/log.hpp>
 
+#include "drained_read.hpp"
+
 namespace mercado::http {
 
 namespace asio = boost::asio;
@@ -264,7 +266,7 @@ awaitable<std::tuple<boost::system::error_code, std::size_t>> read_response(
       if (parser.is_done()) break;
       if (used > 0 && conn.buffer.size() > 0) continue;
     }
-    auto [rec, n] = co_await conn.socket.async_read_some(conn.buffer.prepare(16 * 1024), use_tuple);
+    auto [rec, n] = co_await detail::async_read_some_drained(conn.socket, conn.buffer.prepare(16 * 1024), use_tuple);
     conn.buffer.commit(n);
     total += n;
     if (rec) {

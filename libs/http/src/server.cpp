@@ -26,6 +26,7 @@
 #include <mercado/http/problem.hpp>
 #include <mercado/observability/log.hpp>
 
+#include "drained_read.hpp"
 #include "request_parser.hpp"
 #include "response_writer.hpp"
 
@@ -421,8 +422,8 @@ awaitable<void> Worker::serve(Connection& c) {
         }
         c.in.resize(std::min(cap, c.in.size() * 2));
       }
-      auto [ec, n] = co_await c.socket.async_read_some(
-          asio::buffer(c.in.data() + c.end, c.in.size() - c.end), use_tuple);
+      auto [ec, n] = co_await detail::async_read_some_drained(
+          c.socket, asio::buffer(c.in.data() + c.end, c.in.size() - c.end), use_tuple);
       if (ec) {
         if (c.timed_out && c.phase != Connection::Phase::idle) {
           co_await send_error_and_close(c, 408, "the request was not received in time");

@@ -245,6 +245,65 @@ TEST(Client, ResponseOverTheLimitIsTooLarge) {
   EXPECT_EQ(r.error().code, ClientErrc::too_large);
 }
 
+// Responses that arrive in pieces on a reused connection, each piece after the client's read
+// found nothing more to read (see the server's test of the same name): every response is
+// read whole.
+TEST(Client, ResponsesArrivingInPiecesAfterTheSocketWasDrainedAreAllRead) {
+  asio::io_context server_ctx;
+  tcp::acceptor acceptor(server_ctx, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  auto port = acceptor.local_endpoint().port();
+  constexpr int kCalls = 10;
+  std::thread server([&] {
+    tcp::socket s = acceptor.accept();
+    boost::system::error_code ec;
+    for (int i = 0; i < kCalls && !ec; ++i) {
+      std::string request;
+      char buf[1024];
+      while (!ec && request.find("\r\n\r\n") == std::string::npos) request.append(buf, s.read_some(asio::buffer(buf), ec));
+      const std::string body = "answer " + std::to_string(i);
+      const std::string response =
+          "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+      const std::size_t cuts[] = {4, response.size() / 2, response.size() - 1, response.size()};
+      std::size_t from = 0;
+      for (std::size_t to : cuts) {
+        std::this_thread::sleep_for(2ms);  // makes it likely that the client's read is waiting
+        asio::write(s, asio::buffer(std::string_view(response).substr(from, to - from)), ec);
+        from = to;
+      }
+    }
+  });
+  Client client;
+  auto bodies = testing::run<std::vector<std::string>>([&]() -> asio::awaitable<std::vector<std::string>> {
+    std::vector<std::string> out;
+    for (int i = 0; i < kCalls; ++i) {
+      ClientRequest req;
+      req.url = "http://127.0.0.1:" + std::to_string(port) + "/pieces";
+      req.deadline = std::chrono::steady_clock::now() + 5s;
+      auto r = co_await client.send(std::move(req));
+      out.push_back(r ? r->body : "error: " + r.error().message);
+    }
+    co_return out;
+  });
+  ASSERT_EQ(bodies.size(), static_cast<std::size_t>(kCalls));
+  for (int i = 0; i < kCalls; ++i) EXPECT_EQ(bodies[i], "answer " + std::to_string(i)) << "call " << i;
+  EXPECT_EQ(client.stats().connections_opened, 1U);
+  server.join();
+}
+
+// One short-lived io_context after another (as tools and tests use the client), each likely
+// at the same address: every read finds its own context's reactor.
+TEST(Client, CallsFromOneShortLivedContextAfterAnother) {
+  TestServer ts(routes);
+  for (int i = 0; i < 5; ++i) {
+    Client client;
+    auto r = testing::run<ClientResult>([&]() -> asio::awaitable<ClientResult> {
+      co_return co_await client.get(ts.url("/hello/" + std::to_string(i)));
+    });
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->body, "hello " + std::to_string(i));
+  }
+}
+
 TEST(Client, GarbageFromThePeerIsAProtocolError) {
   asio::io_context server_ctx;
   tcp::acceptor acceptor(server_ctx, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
