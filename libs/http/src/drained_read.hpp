@@ -25,7 +25,8 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
-#if !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT) && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_DISABLE_EPOLL)
+#if !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT) && defined(BOOST_ASIO_HAS_EPOLL) && \
+    !defined(BOOST_ASIO_DISABLE_EPOLL)
 #define MERCADO_HTTP_DRAINED_READ 1
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/detail/bind_handler.hpp>
@@ -55,7 +56,9 @@ using tcp = asio::ip::tcp;
 
 // The socket's reactor-side state (basic_socket keeps it in a protected member).
 struct SocketAccess : tcp::socket {
-  static auto& implementation(tcp::socket& s) { return (s.*&SocketAccess::impl_).get_implementation(); }
+  static auto& implementation(tcp::socket& s) {
+    return (s.*&SocketAccess::impl_).get_implementation();
+  }
 };
 
 // The reactor of the context the socket belongs to: the one its socket service registered
@@ -87,8 +90,8 @@ class RecvOp : public ad::reactor_op {
  public:
   BOOST_ASIO_DEFINE_HANDLER_PTR(RecvOp);
 
-  RecvOp(const boost::system::error_code& success_ec, ad::socket_type socket, asio::mutable_buffer buffer,
-         Handler& handler, const IoExecutor& io_ex)
+  RecvOp(const boost::system::error_code& success_ec, ad::socket_type socket,
+         asio::mutable_buffer buffer, Handler& handler, const IoExecutor& io_ex)
       : ad::reactor_op(success_ec, &RecvOp::do_perform, &RecvOp::do_complete),
         socket_(socket),
         buffer_(buffer),
@@ -112,7 +115,8 @@ class RecvOp : public ad::reactor_op {
     ptr p = {ad::addressof(o->handler_), o, o};
     ad::handler_work<Handler, IoExecutor> w(std::move(o->work_));
     // A copy of the handler, so that the operation's memory is freed before the upcall.
-    ad::binder2<Handler, boost::system::error_code, std::size_t> handler(o->handler_, o->ec_, o->bytes_transferred_);
+    ad::binder2<Handler, boost::system::error_code, std::size_t> handler(o->handler_, o->ec_,
+                                                                         o->bytes_transferred_);
     p.h = ad::addressof(handler.handler_);
     p.reset();
     if (owner) {
@@ -144,14 +148,16 @@ struct Initiation {
     const bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(h);
     auto slot = asio::get_associated_cancellation_slot(h);
     typename Op::ptr p = {ad::addressof(h), Op::ptr::allocate(h), nullptr};
-    p.p = new (p.v) Op(boost::system::error_code(), impl.socket_, buffer, h, socket->get_executor());
+    p.p =
+        new (p.v) Op(boost::system::error_code(), impl.socket_, buffer, h, socket->get_executor());
     if (buffer.size() == 0) {  // nothing to read into: done, as Asio does for empty buffers
       reactor.post_immediate_completion(p.p, is_continuation);
       p.v = p.p = nullptr;
       return;
     }
     if (slot.is_connected()) {
-      p.p->cancellation_key_ = &slot.template emplace<Cancellation>(&reactor, &impl.reactor_data_, impl.socket_);
+      p.p->cancellation_key_ =
+          &slot.template emplace<Cancellation>(&reactor, &impl.reactor_data_, impl.socket_);
     }
     if ((impl.state_ & ad::socket_ops::non_blocking) ||
         ad::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_)) {
@@ -168,8 +174,8 @@ struct Initiation {
 
 // Completes with (error_code, bytes read), like socket.async_read_some(buffer, token).
 template <class CompletionToken>
-auto async_read_some_drained(boost::asio::ip::tcp::socket& socket, boost::asio::mutable_buffer buffer,
-                             CompletionToken&& token) {
+auto async_read_some_drained(boost::asio::ip::tcp::socket& socket,
+                             boost::asio::mutable_buffer buffer, CompletionToken&& token) {
   return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
       drained::Initiation{&socket}, token, buffer);
 }
@@ -177,8 +183,8 @@ auto async_read_some_drained(boost::asio::ip::tcp::socket& socket, boost::asio::
 #else
 
 template <class CompletionToken>
-auto async_read_some_drained(boost::asio::ip::tcp::socket& socket, boost::asio::mutable_buffer buffer,
-                             CompletionToken&& token) {
+auto async_read_some_drained(boost::asio::ip::tcp::socket& socket,
+                             boost::asio::mutable_buffer buffer, CompletionToken&& token) {
   return socket.async_read_some(buffer, std::forward<CompletionToken>(token));
 }
 
