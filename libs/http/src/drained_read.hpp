@@ -19,14 +19,17 @@
 // exactly as Asio's own reactive_socket_recv_op does: this file mirrors it (Boost 1.81,
 // boost/asio/detail/reactive_socket_recv_op.hpp and reactive_socket_service_base.hpp).
 //
-// On builds whose io backend is not the epoll reactor (io_uring) it is plain async_read_some.
+// On builds whose io backend is not the epoll reactor (io_uring), and with a Boost other than
+// the 1.81 this was written against (Debian 12's; the reactor's internals are not an API), it
+// is plain async_read_some.
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/version.hpp>
 
 #if !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT) && defined(BOOST_ASIO_HAS_EPOLL) && \
-    !defined(BOOST_ASIO_DISABLE_EPOLL)
+    !defined(BOOST_ASIO_DISABLE_EPOLL) && BOOST_VERSION / 100 == 1081
 #define MERCADO_HTTP_DRAINED_READ 1
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/detail/bind_handler.hpp>
