@@ -83,11 +83,8 @@ TEST(Server, RequestsArrivingInPiecesAfterTheSocketWasDrainedAreAllRead) {
     const std::string body = "piece " + std::to_string(i);
     const std::string request =
         "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-    const std::size_t cuts[] = {5, request.size() / 2, request.size() - 2, request.size()};
-    std::size_t from = 0;
-    for (std::size_t to : cuts) {
-      c.send(std::string_view(request).substr(from, to - from));
-      from = to;
+    for (std::string_view piece : testing::in_pieces(request, 5, 2)) {
+      c.send(piece);
       std::this_thread::sleep_for(2ms);
     }
     auto r = c.read_response();

@@ -124,6 +124,17 @@ int status_of(std::string_view r) {
   return std::stoi(std::string(r.substr(9, 3)));
 }
 
+std::vector<std::string_view> in_pieces(std::string_view message, std::size_t first, std::size_t last) {
+  const std::size_t cuts[] = {first, message.size() / 2, message.size() - last, message.size()};
+  std::vector<std::string_view> out;
+  std::size_t from = 0;
+  for (std::size_t to : cuts) {
+    out.push_back(message.substr(from, to - from));
+    from = to;
+  }
+  return out;
+}
+
 std::string body_of(std::string_view r) {
   auto pos = r.find("\r\n\r\n");
   return pos == std::string_view::npos ? std::string() : std::string(r.substr(pos + 4));

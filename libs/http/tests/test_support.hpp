@@ -10,6 +10,8 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <mercado/core/io_runtime.hpp>
 #include <mercado/http/server.hpp>
@@ -76,6 +78,9 @@ class RawConnection {
 // Status code of the first response in `bytes`, or 0.
 int status_of(std::string_view response);
 std::string body_of(std::string_view response);
+// `message` in three pieces (cut after `first` bytes, at the middle and `last` bytes before
+// the end), to arrive one after another.
+std::vector<std::string_view> in_pieces(std::string_view message, std::size_t first, std::size_t last);
 std::string header_of(std::string_view response, std::string_view name);
 
 }  // namespace mercado::http::testing
