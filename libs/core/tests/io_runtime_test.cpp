@@ -2,11 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
+#include "forbid_io_uring.hpp"
+
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
@@ -138,29 +135,13 @@ TEST(IoRuntime, ZeroThreadsIsAProgrammerError) {
   EXPECT_THROW(IoRuntime(0), std::invalid_argument);
 }
 
-#if defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT) && defined(__x86_64__)
-// What a container runtime's default seccomp profile does: io_uring_setup fails with EPERM.
-void block_io_uring() {
-  sock_filter filter[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 3),
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  sock_fprog prog{static_cast<unsigned short>(std::size(filter)), filter};
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
-    std::perror("seccomp");
-    ::_exit(2);
-  }
-}
-
+#if defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
 TEST(IoRuntimeDeathTest, AHostWithoutIoUringFailsAtStartAndSaysWhatToDo) {
+  if (!mercado::testing::can_forbid_io_uring()) GTEST_SKIP() << "no seccomp filter for this architecture";
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
-        block_io_uring();
+        mercado::testing::forbid_io_uring();
         try {
           IoRuntime rt(1);
         } catch (const std::runtime_error& e) {
