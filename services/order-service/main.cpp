@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
       auto c = sagas.create_in(tx, order::app::kOrderSaga, input->first, input->second, trace ? &*trace : nullptr);
       if (!c) return fail(std::move(c.error()));
     }
-    return view_runner->catch_up_in(tx);
+    return view_runner->catch_up_in(tx, events);
   });
   order::app::OrdersProjection projection;
   es::ProjectionRunner view(store, projection);

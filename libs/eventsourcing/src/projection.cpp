@@ -18,6 +18,37 @@ std::span<const storage::Migration> ProjectionRunner::migrations() {
 ProjectionRunner::ProjectionRunner(EventStore& store, Projection& projection, ProjectionOptions options)
     : store_(store), projection_(projection), options_(std::move(options)) {}
 
+Result<void> Projection::apply_all(storage::Tx& tx, std::span<const RecordedEvent> events) {
+  for (const auto& e : events) {
+    if (auto r = apply(tx, e); !r) {
+      Error err = std::move(r.error());
+      err.internal = "projection " + std::string(name()) + " failed at position " + std::to_string(e.position) + ": " +
+                     err.message;
+      return fail(std::move(err));
+    }
+  }
+  return {};
+}
+
+Result<std::int64_t> ProjectionRunner::stored_checkpoint(storage::Tx& tx) const {
+  auto cp = tx.query_value<std::int64_t>("SELECT position FROM es_checkpoints WHERE name = $1",
+                                          std::string(projection_.name()));
+  if (!cp) return fail(std::move(cp.error()));
+  return cp->value_or(0);
+}
+
+Result<void> ProjectionRunner::apply_and_checkpoint(storage::Tx& tx, std::span<const RecordedEvent> events) {
+  if (auto r = projection_.apply_all(tx, events); !r) return r;
+  const std::int64_t last = events.back().position;
+  if (options_.before_checkpoint) options_.before_checkpoint(last);
+  auto w = tx.exec(
+      "INSERT INTO es_checkpoints (name, position) VALUES ($1, $2) "
+      "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+      std::string(projection_.name()), last);
+  if (!w) return fail(std::move(w.error()));
+  return {};
+}
+
 Result<std::size_t> ProjectionRunner::apply_batch(storage::Tx& tx, std::int64_t& checkpoint, bool lock) {
   // No append or other catch-up of this read model between reading the checkpoint and
   // writing the new one (PostgreSQL runs READ COMMITTED: without the lock, an inline append
@@ -25,29 +56,14 @@ Result<std::size_t> ProjectionRunner::apply_batch(storage::Tx& tx, std::int64_t&
   if (lock) {
     if (auto locked = EventStore::lock_appends_in(tx); !locked) return fail(std::move(locked.error()));
   }
-  auto cp = tx.query_value<std::int64_t>("SELECT position FROM es_checkpoints WHERE name = $1",
-                                          std::string(projection_.name()));
+  auto cp = stored_checkpoint(tx);
   if (!cp) return fail(std::move(cp.error()));
-  checkpoint = cp->value_or(0);
+  checkpoint = *cp;
   auto events = EventStore::read_all_in(tx, checkpoint, options_.batch);
   if (!events) return fail(std::move(events.error()));
   if (events->empty()) return std::size_t{0};
-  for (const auto& e : *events) {
-    if (auto r = projection_.apply(tx, e); !r) {
-      Error err = std::move(r.error());
-      err.internal = "projection " + std::string(projection_.name()) + " failed at position " +
-                     std::to_string(e.position) + ": " + err.message;
-      return fail(std::move(err));
-    }
-  }
-  const std::int64_t last = events->back().position;
-  if (options_.before_checkpoint) options_.before_checkpoint(last);
-  auto w = tx.exec(
-      "INSERT INTO es_checkpoints (name, position) VALUES ($1, $2) "
-      "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-      std::string(projection_.name()), last);
-  if (!w) return fail(std::move(w.error()));
-  checkpoint = last;
+  if (auto r = apply_and_checkpoint(tx, *events); !r) return fail(std::move(r.error()));
+  checkpoint = events->back().position;
   return events->size();
 }
 
@@ -69,6 +85,27 @@ Result<void> ProjectionRunner::catch_up_in(storage::Tx& tx) {
     if (!n) return fail(std::move(n.error()));
     if (*n < options_.batch) break;
   }
+  tx.on_commit([this, reached] {
+    advance(reached);
+    progressed_.notify_all();
+  });
+  return {};
+}
+
+Result<void> ProjectionRunner::catch_up_in(storage::Tx& tx, std::span<const RecordedEvent> appended) {
+  // When the stored checkpoint is just before the appended events (every append went through
+  // the hook), they are all there is to apply: applied as the hook got them, without reading
+  // them back. Otherwise (events appended without the hook, a gap in the positions) the
+  // catch-up reads from the checkpoint on.
+  const bool contiguous =
+      !appended.empty() &&
+      appended.back().position - appended.front().position == static_cast<std::int64_t>(appended.size()) - 1;
+  if (!contiguous) return catch_up_in(tx);
+  auto cp = stored_checkpoint(tx);
+  if (!cp) return fail(std::move(cp.error()));
+  if (*cp + 1 != appended.front().position) return catch_up_in(tx);
+  if (auto r = apply_and_checkpoint(tx, appended); !r) return r;
+  const std::int64_t reached = appended.back().position;
   tx.on_commit([this, reached] {
     advance(reached);
     progressed_.notify_all();

@@ -126,9 +126,11 @@ TEST_P(ProjectionTest, InlineProjectionCommitsWithTheAppendAndAppliesEarlierEven
   append("a-1", "Deposited", 10);
   ProjectionRunner* inline_runner = nullptr;
   bool refuse = false;
-  EventStore hooked(db_, [&](storage::Tx& tx, std::span<const RecordedEvent>) -> Result<void> {
+  // The hook hands the runner the appended events: applied as given when the checkpoint is
+  // just before them, else read from the store from the checkpoint on.
+  EventStore hooked(db_, [&](storage::Tx& tx, std::span<const RecordedEvent> appended) -> Result<void> {
     if (refuse) return fail(Errc::unavailable, "refused");
-    return inline_runner->catch_up_in(tx);
+    return inline_runner->catch_up_in(tx, appended);
   });
   ProjectionRunner runner(hooked, projection_);
   inline_runner = &runner;

@@ -47,6 +47,8 @@ class OrdersProjection final : public mercado::es::Projection {
  public:
   std::string_view name() const override { return "orders_view"; }
   mercado::Result<void> apply(mercado::storage::Tx& tx, const mercado::es::RecordedEvent& e) override;
+  // An order's creating events in one INSERT (see orders.cpp); the rest as apply().
+  mercado::Result<void> apply_all(mercado::storage::Tx& tx, std::span<const mercado::es::RecordedEvent> events) override;
   mercado::Result<void> reset(mercado::storage::Tx& tx) override;
 };
 

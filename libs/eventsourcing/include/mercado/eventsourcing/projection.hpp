@@ -34,6 +34,10 @@ class Projection {
   virtual std::string_view name() const = 0;
   // Applies one event inside `tx`. Events the projection does not care about: return {}.
   virtual Result<void> apply(storage::Tx& tx, const RecordedEvent& event) = 0;
+  // Applies events in global order: a batch of a catch-up, or one append's events. The
+  // default calls apply() for each; a projection may override it to fold them into fewer
+  // writes (the same read model as apply() one by one).
+  virtual Result<void> apply_all(storage::Tx& tx, std::span<const RecordedEvent> events);
   // Empties the read model inside `tx` (for rebuild()).
   virtual Result<void> reset(storage::Tx& tx) = 0;
 };
@@ -62,6 +66,10 @@ class ProjectionRunner {
   // goes through the hook, run() is not needed; rebuild() and wait_for() still work. Call it
   // only from the append hook: it relies on the append lock the appending transaction holds.
   Result<void> catch_up_in(storage::Tx& tx);
+  // The same, given the events the hook was called with: when the stored checkpoint is just
+  // before them they are applied as given, without reading them back (the common case: every
+  // append goes through the hook); otherwise as catch_up_in(tx).
+  Result<void> catch_up_in(storage::Tx& tx, std::span<const RecordedEvent> appended);
   // catch_up(), then follow live until stop(). Errors are logged and retried.
   boost::asio::awaitable<void> run();
   void stop() noexcept;
@@ -74,6 +82,8 @@ class ProjectionRunner {
 
  private:
   Result<std::size_t> apply_batch(storage::Tx& tx, std::int64_t& checkpoint, bool lock);
+  Result<std::int64_t> stored_checkpoint(storage::Tx& tx) const;
+  Result<void> apply_and_checkpoint(storage::Tx& tx, std::span<const RecordedEvent> events);
   void advance(std::int64_t reached) noexcept;
 
   EventStore& store_;
