@@ -127,7 +127,31 @@ Result<std::string> JwtIssuer::issue(std::string_view subject, const std::map<st
 JwtVerifier::JwtVerifier(std::string secret, std::string issuer, std::chrono::seconds leeway, const core::Clock& clock)
     : secret_(std::move(secret)), issuer_(std::move(issuer)), leeway_(leeway), clock_(clock) {}
 
+namespace {
+
+// exp / nbf against `now` with the verifier's leeway (nbf: nullopt when the token has none).
+Result<void> check_time(std::int64_t expires_at, std::optional<std::int64_t> not_before, std::int64_t now,
+                        std::int64_t leeway) {
+  if (now > expires_at + leeway) return fail(unauthenticated("token expired"));
+  if (not_before && now + leeway < *not_before) return fail(unauthenticated("token not yet valid"));
+  return {};
+}
+
+}  // namespace
+
 Result<Claims> JwtVerifier::verify(std::string_view token) const {
+  const auto now = epoch_seconds(clock_);
+  {
+    // A token verified before: everything but the time is a function of its bytes and of
+    // this verifier's secret and issuer, so only exp and nbf are checked again.
+    std::lock_guard lock(cache_mutex_);
+    if (auto it = cache_.find(token); it != cache_.end()) {
+      if (auto t = check_time(it->second.claims.expires_at, it->second.not_before, now, leeway_.count()); !t) {
+        return fail(std::move(t.error()));
+      }
+      return it->second.claims;
+    }
+  }
   if (token.size() > 8192) return fail(unauthenticated("token too long"));
   auto parts = split(token);
   if (!parts) return fail(parts.error());
@@ -146,16 +170,24 @@ Result<Claims> JwtVerifier::verify(std::string_view token) const {
   auto payload = json_part(parts->payload);
   if (!payload) return fail(payload.error());
   Claims claims = claims_of(*payload);
-  const auto now = epoch_seconds(clock_);
   if (claims.expires_at == 0) return fail(unauthenticated("token has no expiry"));
-  if (now > claims.expires_at + leeway_.count()) return fail(unauthenticated("token expired"));
+  std::optional<std::int64_t> not_before;
   if (auto nbf = payload->find("nbf"); nbf != payload->end()) {
     if (!nbf->value().is_int64()) return fail(unauthenticated("malformed token"));
-    if (now + leeway_.count() < nbf->value().as_int64()) return fail(unauthenticated("token not yet valid"));
+    not_before = nbf->value().as_int64();
   }
+  if (auto t = check_time(claims.expires_at, not_before, now, leeway_.count()); !t) return fail(std::move(t.error()));
   if (!issuer_.empty() && claims.issuer != issuer_) return fail(unauthenticated("unexpected token issuer"));
   if (claims.subject.empty()) return fail(unauthenticated("token has no subject"));
+  std::lock_guard lock(cache_mutex_);
+  if (cache_.size() >= kCachedTokens) cache_.clear();  // bounded; refilled by the tokens in use
+  cache_.emplace(std::string(token), Verified{claims, not_before});
   return claims;
+}
+
+std::size_t JwtVerifier::cached_tokens() const {
+  std::lock_guard lock(cache_mutex_);
+  return cache_.size();
 }
 
 Result<Claims> peek_claims(std::string_view token) {

@@ -56,6 +56,41 @@ TEST(Jwt, ExpiryIsCheckedWithLeeway) {
   EXPECT_EQ(r.error().message, "token expired");
 }
 
+TEST(Jwt, AVerifiedTokenIsRememberedStillExpiresAndTheMemoryIsBounded) {
+  core::ManualClock clock;
+  JwtIssuer issuer(kSecret, "i", 60s, clock);
+  JwtVerifier verifier(kSecret, "i", 30s, clock);
+  auto token = *issuer.issue("u", {{"role", "admin"}});
+  auto first = verifier.verify(token);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(verifier.cached_tokens(), 1u);
+  auto again = verifier.verify(token);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->subject, "u");
+  EXPECT_EQ(again->extra.at("role"), "admin");
+  EXPECT_EQ(again->expires_at, first->expires_at);
+  // Rejected tokens are not remembered; a token one byte off is checked in full.
+  std::string tampered = token;
+  tampered.back() = tampered.back() == 'A' ? 'B' : 'A';
+  auto bad = verifier.verify(tampered);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, "invalid signature");
+  EXPECT_EQ(verifier.cached_tokens(), 1u);
+  // Remembered, it still expires.
+  clock.advance(91s);
+  auto expired = verifier.verify(token);
+  ASSERT_FALSE(expired);
+  EXPECT_EQ(expired.error().message, "token expired");
+  // Bounded: past kCachedTokens the memory starts over, and every token still verifies.
+  for (std::size_t i = 0; i < JwtVerifier::kCachedTokens + 10; ++i) {
+    auto t = *issuer.issue("user-" + std::to_string(i));
+    auto c = verifier.verify(t);
+    ASSERT_TRUE(c) << i;
+    EXPECT_EQ(c->subject, "user-" + std::to_string(i));
+    EXPECT_LE(verifier.cached_tokens(), JwtVerifier::kCachedTokens);
+  }
+}
+
 TEST(Jwt, RejectsWrongSecretIssuerAndTampering) {
   JwtIssuer issuer(kSecret, "i", 60s);
   auto token = *issuer.issue("u");
