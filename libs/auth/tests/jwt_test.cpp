@@ -5,6 +5,10 @@
 
 #include <boost/json.hpp>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 namespace mercado::auth {
 namespace {
 
@@ -89,6 +93,31 @@ TEST(Jwt, AVerifiedTokenIsRememberedStillExpiresAndTheMemoryIsBounded) {
     EXPECT_EQ(c->subject, "user-" + std::to_string(i));
     EXPECT_LE(verifier.cached_tokens(), JwtVerifier::kCachedTokens);
   }
+}
+
+TEST(Jwt, OneVerifierServesManyThreads) {
+  // Io threads share a service's verifier: its memory of tokens is shared and locked (the
+  // tsan preset checks this test).
+  JwtIssuer issuer(kSecret, "i", 60s);
+  JwtVerifier verifier(kSecret, "i");
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 40; ++i) tokens.push_back(*issuer.issue("user-" + std::to_string(i)));
+  std::atomic<int> verified{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 50; ++round) {
+        for (std::size_t i = 0; i < tokens.size(); ++i) {
+          const std::size_t k = (i + static_cast<std::size_t>(t) * 7) % tokens.size();
+          auto c = verifier.verify(tokens[k]);
+          if (c && c->subject == "user-" + std::to_string(k)) ++verified;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(verified.load(), 4 * 50 * 40);
+  EXPECT_EQ(verifier.cached_tokens(), tokens.size());
 }
 
 TEST(Jwt, RejectsWrongSecretIssuerAndTampering) {
