@@ -1,7 +1,10 @@
 #include "loadgen.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
@@ -19,7 +22,6 @@
 #include <mercado/auth/service_token.hpp>
 #include <mercado/core/blocking_pool.hpp>
 #include <mercado/core/io_runtime.hpp>
-#include <mercado/core/notifier.hpp>
 #include <mercado/http/client.hpp>
 #include <mercado/messaging/envelope.hpp>
 #include <mercado/messaging/event_bus.hpp>
@@ -49,37 +51,52 @@ double ms_since(const std::string& rfc3339) {
 }
 
 // Order outcomes seen on the bus, by order id (an outcome may arrive before its waiter).
+// Each waiter sleeps on a timer of its own, and an outcome wakes only the client waiting for
+// that order (a shared notifier woke all N clients per outcome: N wake-ups, N timers re-armed).
 class Outcomes {
  public:
   void record(const std::string& id, bool confirmed, double delivery_ms) {
+    std::shared_ptr<asio::steady_timer> waiter;
     {
       std::lock_guard lock(mutex_);
       done_[id] = {confirmed, Clock::now(), delivery_ms};
+      if (auto it = waiters_.find(id); it != waiters_.end()) {
+        waiter = std::move(it->second);
+        waiters_.erase(it);
+      }
     }
-    notifier_.notify_all();
+    // On the waiter's own io thread (a timer is not thread-safe); the shared pointer keeps
+    // the timer alive should the waiter have timed out meanwhile.
+    if (waiter) asio::post(waiter->get_executor(), [waiter] { waiter->cancel(); });
   }
   asio::awaitable<std::optional<Completion>> wait(const std::string& id, std::chrono::milliseconds timeout) {
-    const auto deadline = Clock::now() + timeout;
-    for (;;) {
-      const auto seen = notifier_.generation();
-      {
-        std::lock_guard lock(mutex_);
-        if (auto it = done_.find(id); it != done_.end()) {
-          auto c = it->second;
-          done_.erase(it);
-          co_return c;
-        }
-      }
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0) co_return std::nullopt;
-      co_await notifier_.wait(seen, left);
-    }
+    auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, timeout);
+    if (auto c = take(id, timer)) co_return c;
+    co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));  // cancelled by record(), or the timeout
+    co_return take(id, nullptr);
   }
 
  private:
+  // The outcome of `id` if it arrived; otherwise registers `waiter` (or, when null, forgets
+  // any waiter of `id`: it gave up).
+  std::optional<Completion> take(const std::string& id, std::shared_ptr<asio::steady_timer> waiter) {
+    std::lock_guard lock(mutex_);
+    if (auto it = done_.find(id); it != done_.end()) {
+      auto c = it->second;
+      done_.erase(it);
+      return c;
+    }
+    if (waiter) {
+      waiters_[id] = std::move(waiter);
+    } else {
+      waiters_.erase(id);
+    }
+    return std::nullopt;
+  }
+
   std::mutex mutex_;
   std::map<std::string, Completion> done_;
-  core::Notifier notifier_;
+  std::map<std::string, std::shared_ptr<asio::steady_timer>> waiters_;
 };
 
 struct Stats {
