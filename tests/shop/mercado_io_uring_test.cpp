@@ -24,9 +24,11 @@ using namespace std::chrono_literals;
 class MercadoIoUringTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!mercado::testing::can_forbid_io_uring()) GTEST_SKIP() << "no seccomp filter for this architecture";
+    if (!mercado::testing::can_forbid_io_uring())
+      GTEST_SKIP() << "no seccomp filter for this architecture";
     std::random_device rd;
-    dir_ = fs::temp_directory_path() / ("mercado-io-uring-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+    dir_ = fs::temp_directory_path() /
+           ("mercado-io-uring-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
     fs::create_directories(dir_);
   }
   void TearDown() override {
@@ -67,7 +69,8 @@ class MercadoIoUringTest : public ::testing::Test {
 TEST_F(MercadoIoUringTest, UpStopsBeforeStartingAnyServiceAndSaysWhatToDo) {
   const fs::path data = dir_ / "data";
   const int base = free_ports_below_ephemeral_range(5);
-  EXPECT_EQ(run({"up", "--data-dir", data.string(), "--base-port", std::to_string(base)}, true), 1) << output_;
+  EXPECT_EQ(run({"up", "--data-dir", data.string(), "--base-port", std::to_string(base)}, true), 1)
+      << output_;
   EXPECT_TRUE(says_io_uring_is_blocked(output_)) << output_;
   // No service was started: none has a log or a database, none answers.
   std::size_t files = 0;
@@ -88,13 +91,15 @@ TEST_F(MercadoIoUringTest, DemoAndLoadgenStopAtStartAndSayWhatToDo) {
   const std::string base = std::to_string(free_ports_below_ephemeral_range(5));
   EXPECT_EQ(run({"demo", "--data-dir", data, "--base-port", base}, true), 1) << output_;
   EXPECT_TRUE(says_io_uring_is_blocked(output_)) << output_;
-  EXPECT_EQ(run({"loadgen", "--data-dir", data, "--base-port", base, "--duration", "1"}, true), 1) << output_;
+  EXPECT_EQ(run({"loadgen", "--data-dir", data, "--base-port", base, "--duration", "1"}, true), 1)
+      << output_;
   EXPECT_TRUE(says_io_uring_is_blocked(output_)) << output_;
   // The control: without the filter the same demo gets past the io backend and fails where
   // it should here, at its first call (no shop is running).
   EXPECT_EQ(run({"demo", "--data-dir", data, "--base-port", base}, false), 1) << output_;
   EXPECT_FALSE(says_io_uring_is_blocked(output_)) << output_;
-  EXPECT_NE(output_.find("POST /users -> (no answer: cannot connect to 127.0.0.1:" + base), std::string::npos)
+  EXPECT_NE(output_.find("POST /users -> (no answer: cannot connect to 127.0.0.1:" + base),
+            std::string::npos)
       << output_;
 }
 

@@ -1,14 +1,12 @@
 // The orders read model: an order's creating events folded into one INSERT
 // (OrdersProjection::apply_all) give exactly the rows apply() gives one event at a time.
-#include "app/orders.hpp"
-
-#include <gtest/gtest.h>
-
 #include <boost/json.hpp>
+#include <gtest/gtest.h>
 
 #include <mercado/core/blocking_pool.hpp>
 #include <mercado/storage/database.hpp>
 
+#include "app/orders.hpp"
 #include "scratch_database.hpp"
 
 namespace order::app {
@@ -20,16 +18,16 @@ namespace storage = mercado::storage;
 using mercado::Result;
 using storage::testing::Backend;
 
-es::RecordedEvent event(std::int64_t position, const std::string& order, std::int64_t version, const std::string& type,
-                        json::object data, std::int64_t at_ms) {
-  return {position, order_stream(order), version, order + ":" + std::to_string(version), type, json::serialize(data), "{}",
-          at_ms};
+es::RecordedEvent event(std::int64_t position, const std::string& order, std::int64_t version,
+                        const std::string& type, json::object data, std::int64_t at_ms) {
+  return {position, order_stream(order),   version, order + ":" + std::to_string(version),
+          type,     json::serialize(data), "{}",    at_ms};
 }
 
 // (One append's events share a time; here they differ where that shows which event a
-// column comes from.) Creations of one, two and three items, a creation without items, a confirmation and a
-// cancellation, two orders' creations in one batch, and an item added after the creation
-// in a later batch.
+// column comes from.) Creations of one, two and three items, a creation without items, a
+// confirmation and a cancellation, two orders' creations in one batch, and an item added after the
+// creation in a later batch.
 std::vector<std::vector<es::RecordedEvent>> batches() {
   std::int64_t p = 0;
   auto item = [](const char* product, std::int64_t quantity, std::int64_t price) {
@@ -68,14 +66,16 @@ class OrdersViewTest : public ::testing::TestWithParam<Backend> {
   std::vector<std::string> rows() {
     auto r = db_->transaction_blocking([](storage::Tx& tx) -> Result<std::vector<std::string>> {
       auto q = tx.query(
-          "SELECT id, customer_id, address, items, total, status, reason, created_at, updated_at FROM orders_view ORDER BY id");
+          "SELECT id, customer_id, address, items, total, status, reason, created_at, updated_at "
+          "FROM orders_view ORDER BY id");
       if (!q) return mercado::fail(q.error());
       std::vector<std::string> out;
       for (const auto& row : *q) {
         std::string line;
         for (int c : {0, 1, 2, 3, 6}) line += row.get<std::string>(c) + "|";
         line += std::to_string(row.get<std::int64_t>(4)) + "|" + row.get<std::string>(5) + "|" +
-                std::to_string(row.get<std::int64_t>(7)) + "|" + std::to_string(row.get<std::int64_t>(8));
+                std::to_string(row.get<std::int64_t>(7)) + "|" +
+                std::to_string(row.get<std::int64_t>(8));
         out.push_back(std::move(line));
       }
       return out;
@@ -116,8 +116,11 @@ TEST_P(OrdersViewTest, FoldedCreationsGiveTheRowsOfOneEventAtATime) {
   const auto one_by_one = rows();
   ASSERT_EQ(one_by_one.size(), 4u);
   EXPECT_EQ(one_by_one[1],
-            "o-2|c-2|Calle 2|[{\"product_id\":\"p-1\",\"quantity\":1,\"price\":1999},{\"product_id\":\"p-2\",\"quantity\":3,"
-            "\"price\":500},{\"product_id\":\"p-3\",\"quantity\":1,\"price\":25}]|insufficient funds|3524|CANCELLED|2000|4001");
+            "o-2|c-2|Calle "
+            "2|[{\"product_id\":\"p-1\",\"quantity\":1,\"price\":1999},{\"product_id\":\"p-2\","
+            "\"quantity\":3,"
+            "\"price\":500},{\"product_id\":\"p-3\",\"quantity\":1,\"price\":25}]|insufficient "
+            "funds|3524|CANCELLED|2000|4001");
   reset();
   for (const auto& b : batches()) apply(b, true);
   EXPECT_EQ(rows(), one_by_one);
@@ -137,9 +140,12 @@ TEST_P(OrdersViewTest, ACreationWhoseRowExistsIsAppliedAsApplyWould) {
   EXPECT_NE(one_by_one.front().find("]|"), std::string::npos);
 }
 
-std::string backend_name(const ::testing::TestParamInfo<Backend>& param) { return storage::testing::to_string(param.param); }
+std::string backend_name(const ::testing::TestParamInfo<Backend>& param) {
+  return storage::testing::to_string(param.param);
+}
 
-INSTANTIATE_TEST_SUITE_P(Backends, OrdersViewTest, ::testing::Values(Backend::sqlite, Backend::postgres), backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, OrdersViewTest,
+                         ::testing::Values(Backend::sqlite, Backend::postgres), backend_name);
 
 }  // namespace
 }  // namespace order::app

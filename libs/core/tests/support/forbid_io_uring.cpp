@@ -1,16 +1,15 @@
 #include "forbid_io_uring.hpp"
 
+#include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <iterator>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <cstddef>
-#include <cstdio>
-#include <iterator>
 
 namespace mercado::testing {
 
@@ -22,7 +21,9 @@ constexpr unsigned kArch = AUDIT_ARCH_AARCH64;
 constexpr unsigned kArch = 0;
 #endif
 
-bool can_forbid_io_uring() noexcept { return kArch != 0; }
+bool can_forbid_io_uring() noexcept {
+  return kArch != 0;
+}
 
 void forbid_io_uring() noexcept {
   if constexpr (kArch == 0) {
@@ -38,7 +39,8 @@ void forbid_io_uring() noexcept {
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   };
   sock_fprog prog{static_cast<unsigned short>(std::size(filter)), filter};
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+      ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
     std::perror("seccomp");
     ::_exit(2);
   }

@@ -1,8 +1,7 @@
 // without-io-uring COMMAND [ARGS...]: runs COMMAND on a host where io_uring is blocked (the
 // seccomp filter of forbid_io_uring.hpp), for system tests of io_uring builds.
-#include <unistd.h>
-
 #include <cstdio>
+#include <unistd.h>
 
 #include "forbid_io_uring.hpp"
 
