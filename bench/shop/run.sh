@@ -3,7 +3,8 @@
 # a closed-loop load of N concurrent clients placing orders; an order counts when its
 # OrderConfirmed event arrives on the bus.
 #   bench/shop/run.sh [clients=64] [seconds=20]
-# Prints confirmed orders/s, p50/p99 POST->confirmed latency and each service's RSS under load.
+# Prints confirmed orders/s, p50/p99 POST->confirmed latency, each service's RSS under load and
+# the CPU per order of each service and of the load generator itself (it shares the cores).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 clients=${1:-64}

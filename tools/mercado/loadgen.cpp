@@ -1,5 +1,7 @@
 #include "loadgen.hpp"
 
+#include <sys/resource.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -48,6 +50,14 @@ double ms_since(const std::string& rfc3339) {
   auto at = messaging::parse_timestamp(rfc3339);
   if (!at) return -1;
   return std::chrono::duration<double, std::milli>(std::chrono::system_clock::now() - *at).count();
+}
+
+// CPU seconds (user + system) this process has used so far.
+double self_cpu_seconds() {
+  rusage u{};
+  if (::getrusage(RUSAGE_SELF, &u) != 0) return 0;
+  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return secs(u.ru_utime) + secs(u.ru_stime);
 }
 
 // Order outcomes seen on the bus, by order id (an outcome may arrive before its waiter).
@@ -248,17 +258,21 @@ int run_loadgen(const LaunchOptions& shop, const LoadOptions& load) {
   std::printf("loadgen: %u clients, %llds warm-up, %llds measured...\n", load.clients,
               static_cast<long long>(load.warmup.count()), static_cast<long long>(load.duration.count()));
   std::fflush(stdout);
-  // Each service's CPU seconds over exactly the measured window.
+  // Each service's CPU seconds over exactly the measured window, and this process's own (it
+  // shares the machine with the services).
   std::vector<double> cpu_before, cpu_after;
+  double self_before = 0, self_after = 0;
   auto sampled = std::make_shared<std::promise<void>>();
   auto sampled_future = sampled->get_future();
   asio::co_spawn(rt.context(0), [&, sampled]() -> asio::awaitable<void> {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     timer.expires_at(measure_from);
     co_await timer.async_wait(asio::use_awaitable);
+    self_before = self_cpu_seconds();
     cpu_before = co_await scrape_all(client, shop, "process_cpu_seconds_total");
     timer.expires_at(end);
     co_await timer.async_wait(asio::use_awaitable);
+    self_after = self_cpu_seconds();
     cpu_after = co_await scrape_all(client, shop, "process_cpu_seconds_total");
     sampled->set_value();
   }, asio::detached);
@@ -347,6 +361,9 @@ int run_loadgen(const LaunchOptions& shop, const LoadOptions& load) {
     }
     std::printf("  all services       CPU %.2f ms/order (%.2f cores busy)\n", total_ms / static_cast<double>(confirmed),
                 total_ms / 1000.0 / static_cast<double>(load.duration.count()));
+    const double self_ms = (self_after - self_before) * 1000.0;
+    std::printf("  load generator     CPU %.2f ms/order (%.2f cores busy)\n", self_ms / static_cast<double>(confirmed),
+                self_ms / 1000.0 / static_cast<double>(load.duration.count()));
     if (subscription) co_await subscription->stop();
     // This run's queue goes with it: a bound queue left behind would receive a copy of
     // every later OrderConfirmed forever.
