@@ -14,6 +14,16 @@ Result<bj::value> parse(std::string_view text) {
   boost::system::error_code ec;
   bj::stream_parser p({}, opts);
   std::size_t used = p.write_some(text.data(), text.size(), ec);
+  if (!ec && p.done()) {
+    // One JSON text: after its value only whitespace may follow.
+    const auto rest = text.find_first_not_of(" \t\r\n", used);
+    if (rest != std::string_view::npos) {
+      Error e(Errc::invalid_argument,
+              "invalid JSON near byte " + std::to_string(rest) + ": unexpected content after the JSON value");
+      e.type = "invalid-json";
+      return fail(std::move(e));
+    }
+  }
   if (!ec) p.finish(ec);
   if (ec) {
     Error e(Errc::invalid_argument, "invalid JSON near byte " + std::to_string(used) + ": " + ec.message());

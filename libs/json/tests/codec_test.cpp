@@ -57,13 +57,30 @@ TEST(JsonCodec, ReportsEveryBadFieldWithItsPath) {
       {"items[0].product_id", "must be a string, not an integer"},
       {"items[0].quantity", "must be at least 1"},
       {"items[1].product_id", "is required"},
-      {"items[1].quantity", "must be an integer, not a number"},
-      {"items[1].quantity", "must be at least 1"},
+      {"items[1].quantity", "must be an integer, not a number"},  // one error: not also "at least 1"
       {"total", "must be a string, not a string"},
   };
   // total: an integer field given a string.
   want.back() = {"total", "must be an integer, not a string"};
   EXPECT_EQ(r.error().fields, want);
+}
+
+TEST(JsonCodec, OneErrorPerField) {
+  // A field that is missing or of the wrong type is not also checked against its rules
+  // (they would run on a default value)...
+  auto missing = decode<demo::Item>(R"({"product_id":"p"})");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().fields, (std::vector<FieldError>{{"quantity", "is required"}}));
+  auto wrong_type = decode<demo::Item>(R"({"product_id":"p","quantity":"2"})");
+  ASSERT_FALSE(wrong_type);
+  EXPECT_EQ(wrong_type.error().fields, (std::vector<FieldError>{{"quantity", "must be an integer, not a string"}}));
+  // ...and validate() reports the first rule a field breaks.
+  Validator v;
+  v.check(false, "email", "must be an email address");
+  v.check(false, "email", "must be at most 254 characters");
+  v.check(true, "name", "must not be empty");
+  v.fail("name", "must not be empty");
+  EXPECT_EQ(v.errors(), (std::vector<FieldError>{{"email", "must be an email address"}, {"name", "must not be empty"}}));
 }
 
 TEST(JsonCodec, NullForARequiredFieldIsAnError) {
@@ -88,6 +105,19 @@ TEST(JsonCodec, SyntaxErrorsAndNonObjects) {
   auto arr = decode<demo::Item>("[1,2]");
   ASSERT_FALSE(arr);
   EXPECT_EQ(arr.error().fields[0], (FieldError{"$", "must be an object, not an array"}));
+}
+
+TEST(JsonCodec, ContentAfterTheValueIsAnError) {
+  for (const char* text : {R"({"product_id":"p","quantity":1} trailing)", R"({"product_id":"p","quantity":1}{"x":1})",
+                           R"({"product_id":"p","quantity":1},)"}) {
+    auto r = decode<demo::Item>(text);
+    ASSERT_FALSE(r) << text;
+    EXPECT_EQ(r.error().type, "invalid-json") << text;
+    EXPECT_NE(r.error().message.find("after the JSON value"), std::string::npos) << r.error().message;
+  }
+  auto spaced = decode<demo::Item>(" {\"product_id\":\"p\",\"quantity\":1} \r\n\t ");
+  ASSERT_TRUE(spaced) << spaced.error().message;
+  EXPECT_EQ(spaced->quantity, 1);
 }
 
 TEST(JsonCodec, EncodesAndRoundTrips) {

@@ -40,11 +40,20 @@ namespace bj = boost::json;
 // Collects field errors; passed to validate(). Field names are relative to the struct.
 class Validator {
  public:
-  // Records `message` for `field` unless `ok`.
+  // Records `message` for `field` unless `ok`, or unless `field` has an error already: one
+  // message per field, the first rule it breaks.
   void check(bool ok, std::string field, std::string message) {
-    if (!ok) errors_.push_back({std::move(field), std::move(message)});
+    if (!ok) fail(std::move(field), std::move(message));
   }
-  void fail(std::string field, std::string message) { errors_.push_back({std::move(field), std::move(message)}); }
+  void fail(std::string field, std::string message) {
+    if (!has(field)) errors_.push_back({std::move(field), std::move(message)});
+  }
+  bool has(std::string_view field) const noexcept {
+    for (const auto& e : errors_) {
+      if (e.field == field) return true;
+    }
+    return false;
+  }
   bool ok() const noexcept { return errors_.empty(); }
   std::vector<FieldError>& errors() noexcept { return errors_; }
 
@@ -168,7 +177,11 @@ void decode_into(const bj::value& v, T& out, const std::string& path, std::vecto
       validate(static_cast<const T&>(out), val);
       for (auto& e : val.errors()) {
         e.field = join(path, e.field);
-        errors.push_back(std::move(e));
+        // A field that could not be decoded (missing, null, the wrong type) keeps that one
+        // error: its rules ran on a default value.
+        bool decoded_badly = false;
+        for (const auto& earlier : errors) decoded_badly = decoded_badly || earlier.field == e.field;
+        if (!decoded_badly) errors.push_back(std::move(e));
       }
     }
   } else {
