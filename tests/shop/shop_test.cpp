@@ -298,6 +298,66 @@ TEST_F(ShopTest, TheSameIdempotencyKeyTwiceIsOneOrder) {
   EXPECT_EQ(shop_->balance(c), 10'000 - 899);  // charged once
 }
 
+// The IETF draft's rule: a key reused with a different request is an error (422), not a
+// replay of the first answer -- the client would believe a second order was placed.
+TEST_F(ShopTest, AnIdempotencyKeyReusedForAnotherOrderIsRefusedAndChangesNothing) {
+  auto c = customer(10'000);
+  auto first = shop_->place(c, items({{"p-2", 1}}), "Calle Mayor 1, Madrid", "key-456");
+  ASSERT_EQ(first.status, 202) << first.body;
+  std::string id(first.json.at("id").as_string());
+  orders_.push_back(id);
+  ASSERT_EQ(shop_->wait_final(c, id).json.at("status").as_string(), "CONFIRMED");
+  const std::vector<std::pair<bj::array, std::string>> others = {
+      {items({{"p-1", 1}}), "Calle Mayor 1, Madrid"},             // another product
+      {items({{"p-2", 2}}), "Calle Mayor 1, Madrid"},             // another quantity
+      {items({{"p-2", 1}, {"p-5", 1}}), "Calle Mayor 1, Madrid"},  // one more item
+      {items({{"p-2", 1}}), "Gran Via 2, Madrid"},                // another address
+  };
+  for (const auto& [lines, address] : others) {
+    auto again = shop_->place(c, lines, address, "key-456");
+    EXPECT_EQ(again.status, 422) << again.body;
+    EXPECT_EQ(again.json.at("type").as_string(), "urn:mercado:problem:idempotency-key-reused") << again.body;
+  }
+  // The same request again is still a replay of the first.
+  auto same = shop_->place(c, items({{"p-2", 1}}), "Calle Mayor 1, Madrid", "key-456");
+  EXPECT_EQ(same.status, 202) << same.body;
+  EXPECT_EQ(same.json.at("id").as_string(), id);
+  auto list = shop_->call("GET", shop_->url("order-service") + "/orders?customer_id=" + c.id, {}, c.auth);
+  EXPECT_EQ(list.json.as_array().size(), 1U);
+  EXPECT_EQ(shop_->balance(c), 10'000 - 899);
+}
+
+TEST_F(ShopTest, ADepositKeyReusedForAnotherAmountIsRefusedAndChangesNothing) {
+  auto c = customer(1'000);
+  const std::string url = shop_->url("payment-service") + "/accounts/" + c.id + "/deposits";
+  auto first = shop_->call("POST", url, R"({"amount":700})", c.auth, "dep-1");
+  ASSERT_EQ(first.status, 201) << first.body;
+  deposits_ += 700;
+  auto replay = shop_->call("POST", url, R"({"amount":700})", c.auth, "dep-1");
+  EXPECT_EQ(replay.status, 201) << replay.body;
+  EXPECT_EQ(replay.json.at("balance").as_int64(), 1'700);
+  auto other = shop_->call("POST", url, R"({"amount":900})", c.auth, "dep-1");
+  EXPECT_EQ(other.status, 422) << other.body;
+  EXPECT_EQ(other.json.at("type").as_string(), "urn:mercado:problem:idempotency-key-reused") << other.body;
+  EXPECT_EQ(shop_->balance(c), 1'700);
+}
+
+TEST_F(ShopTest, PreferencesOfAnUnknownUserAreNotFound) {
+  const std::string url = shop_->url("user-service") + "/users/nobody/preferences";
+  auto get = shop_->call("GET", url, {}, shop_->service_auth());
+  EXPECT_EQ(get.status, 404) << get.body;
+  auto put = shop_->call("PUT", url, R"({"language":"es","currency":"EUR","newsletter":true})", shop_->service_auth());
+  EXPECT_EQ(put.status, 404) << put.body;
+  // A user who never set them gets the defaults; after a PUT, what was set.
+  auto c = customer(100);
+  const std::string own = shop_->url("user-service") + "/users/" + c.id + "/preferences";
+  auto defaults = shop_->call("GET", own, {}, c.auth);
+  EXPECT_EQ(defaults.status, 200) << defaults.body;
+  auto set = shop_->call("PUT", own, R"({"language":"es","currency":"EUR","newsletter":true})", c.auth);
+  EXPECT_EQ(set.status, 200) << set.body;
+  EXPECT_EQ(shop_->call("GET", own, {}, c.auth).json.at("language").as_string(), "es");
+}
+
 TEST_F(ShopTest, OrderServiceKilledMidSagaFinishesTheSagaAfterRestart) {
   auto c = customer(10'000);
   shop_->signal("shipping-service", SIGSTOP);  // the saga will hang in ship_order

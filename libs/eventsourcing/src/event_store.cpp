@@ -369,6 +369,17 @@ Result<std::vector<RecordedEvent>> EventStore::read_stream_in(storage::Tx& tx, s
   return out;
 }
 
+asio::awaitable<Result<std::optional<RecordedEvent>>> EventStore::read_event(std::string event_id) {
+  co_return co_await db_->transaction(
+      [&](storage::Tx& tx) -> Result<std::optional<RecordedEvent>> {
+        auto rows = tx.query("SELECT " + std::string(kColumns) + " FROM es_events WHERE event_id = $1", event_id);
+        if (!rows) return fail(std::move(rows.error()));
+        if (rows->empty()) return std::optional<RecordedEvent>();
+        return std::optional<RecordedEvent>(from_row((*rows)[0]));
+      },
+      storage::TxMode::read);
+}
+
 Result<std::vector<RecordedEvent>> EventStore::read_all_in(storage::Tx& tx, std::int64_t after_position,
                                                            std::size_t max) {
   auto rows = tx.query("SELECT " + std::string(kColumns) + " FROM es_events WHERE position > $1 ORDER BY position LIMIT $2",

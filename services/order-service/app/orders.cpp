@@ -154,6 +154,25 @@ Result<void> OrdersProjection::reset(storage::Tx& tx) {
   return {};
 }
 
+namespace {
+
+mercado::Error key_reused() {
+  mercado::Error e(Errc::unprocessable, "this Idempotency-Key was used with a different order");
+  e.type = "idempotency-key-reused";
+  return e;
+}
+
+}  // namespace
+
+bool same_order(const domain::Order& stored, std::string_view address, std::span<const ItemView> items) {
+  // Prices are the catalogue's at the time of the first request, not part of the request.
+  if (stored.address() != address || stored.items().size() != items.size()) return false;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (stored.items()[i].product_id != items[i].product_id || stored.items()[i].quantity != items[i].quantity) return false;
+  }
+  return true;
+}
+
 asio::awaitable<Result<Orders::Placed>> Orders::place(std::string order_id, std::string customer_id, std::string address,
                                                     std::vector<ItemView> items, std::string traceparent) {
   domain::Order o(order_stream(order_id));
@@ -167,7 +186,24 @@ asio::awaitable<Result<Orders::Placed>> Orders::place(std::string order_id, std:
     pending[i].metadata = metadata(traceparent);
   }
   auto saved = co_await es::save(store_, o);
+  if (!saved && saved.error().error.type == "duplicate-event-id") {
+    // Some of this request's event ids are stored, not all: the same order id with more items
+    // than it was placed with -- the key reused (below).
+    auto stored = co_await load(order_id);
+    if (stored && *stored && !same_order(**stored, address, items)) {
+      co_return std::unexpected(key_reused());
+    }
+  }
   if (!saved) co_return fail(std::move(saved.error().error));
+  if (saved->replayed) {
+    // The same order id again (the same customer and Idempotency-Key): a retry of the same
+    // request, or the key reused for another order, which must not pass for a success.
+    auto stored = co_await load(order_id);
+    if (!stored) co_return fail(std::move(stored.error()));
+    if (*stored && !same_order(**stored, address, items)) {
+      co_return std::unexpected(key_reused());
+    }
+  }
   const std::int64_t total = o.total();
   co_return Placed{saved->last_position, saved->replayed,
                    OrderView{std::move(order_id), std::move(customer_id), std::move(items), total, "PENDING", "",

@@ -4,7 +4,9 @@
 // `orders_view` kept by a projection.
 
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
@@ -52,6 +54,10 @@ class OrdersProjection final : public mercado::es::Projection {
   mercado::Result<void> reset(mercado::storage::Tx& tx) override;
 };
 
+// Whether a stored order is what a request asks for (address, and items with their
+// quantities in order; not the prices, which the first request fixed).
+bool same_order(const domain::Order& stored, std::string_view address, std::span<const ItemView> items);
+
 class Orders {
  public:
   Orders(mercado::es::EventStore& store, mercado::es::ProjectionRunner& view)
@@ -59,7 +65,9 @@ class Orders {
 
   // Creates the order with priced items: the global position of its events, whether they
   // were stored already (a retried request with the same order id), and the order as this
-  // request placed it (PENDING; what orders_view holds for a new order).
+  // request placed it (PENDING; what orders_view holds for a new order). A retry whose order
+  // differs from the stored one (the Idempotency-Key reused): unprocessable, type
+  // "idempotency-key-reused".
   struct Placed {
     std::int64_t position = 0;
     bool replayed = false;

@@ -43,6 +43,10 @@ Result<std::optional<PaymentView>> find_in(storage::Tx& tx, std::string_view id)
                                                 r.get<std::int64_t>(3), r.get<std::string>(4)});
 }
 
+std::string deposit_event_id(std::string_view customer, std::string_view key) {
+  return "deposit:" + std::string(customer) + ":" + std::string(key);
+}
+
 // Deterministic event ids make a retried command append nothing new: the account is
 // opened once ("opened:<customer>"), a payment taken once ("withdraw:<payment>") and
 // refunded once ("refund:<payment>"), a keyed deposit made once ("deposit:<customer>:<key>").
@@ -56,7 +60,7 @@ void set_ids(domain::BankAccount& account, std::string_view customer, std::strin
     } else if (e.event_type == "MoneyRefunded") {
       e.event_id = "refund:" + std::string(payment_id);
     } else if (e.event_type == "MoneyDeposited" && !deposit_key.empty()) {
-      e.event_id = "deposit:" + std::string(customer) + ":" + std::string(deposit_key);
+      e.event_id = deposit_event_id(customer, deposit_key);
     }
   }
 }
@@ -166,7 +170,16 @@ asio::awaitable<Result<AccountView>> Payments::deposit(std::string customer_id, 
     if (saved && !saved->replayed) accounts_.remember(*a);  // a replay applied its events twice in memory
     if (saved) {
       if (!saved->replayed) co_return AccountView{customer_id, a->balance(), a->version()};
-      auto now = co_await account(customer_id);  // a retried deposit: report the account as it is
+      // A retried deposit: the same amount, or the key reused for another deposit, which must
+      // not pass for a success.
+      auto earlier = co_await store_.read_event(deposit_event_id(customer_id, idempotency_key));
+      if (!earlier) co_return fail(std::move(earlier.error()));
+      if (*earlier && (*earlier)->json().as_object().at("amount").as_int64() != amount) {
+        mercado::Error e(Errc::unprocessable, "this Idempotency-Key was used with a different deposit");
+        e.type = "idempotency-key-reused";
+        co_return std::unexpected(std::move(e));
+      }
+      auto now = co_await account(customer_id);  // report the account as it is
       if (!now) co_return fail(std::move(now.error()));
       co_return **now;
     }

@@ -83,15 +83,22 @@ Result<domain::Profile> save_profile(storage::Tx& tx, std::string_view id, const
   return p;
 }
 
-Result<domain::Preferences> find_preferences(storage::Tx& tx, std::string_view id) {
-  auto rows = tx.query("SELECT language, currency, newsletter FROM preferences WHERE user_id = $1", id);
+Result<std::optional<domain::Preferences>> find_preferences(storage::Tx& tx, std::string_view id) {
+  auto rows = tx.query(
+      "SELECT p.language, p.currency, p.newsletter FROM users u LEFT JOIN preferences p ON p.user_id = u.id "
+      "WHERE u.id = $1",
+      id);
   if (!rows) return fail(std::move(rows.error()));
-  if (rows->empty()) return domain::Preferences{};  // the defaults until the user sets them
+  if (rows->empty()) return std::optional<domain::Preferences>();  // no such user
   const auto r = (*rows)[0];
-  return domain::Preferences{r.get<std::string>(0), r.get<std::string>(1), r.get<bool>(2)};
+  if (r.is_null(0)) return std::optional<domain::Preferences>(domain::Preferences{});  // the defaults until set
+  return std::optional<domain::Preferences>(domain::Preferences{r.get<std::string>(0), r.get<std::string>(1), r.get<bool>(2)});
 }
 
 Result<domain::Preferences> save_preferences(storage::Tx& tx, std::string_view id, const domain::Preferences& p) {
+  auto user = tx.query("SELECT 1 FROM users WHERE id = $1", id);
+  if (!user) return fail(std::move(user.error()));
+  if (user->empty()) return fail(Errc::not_found, "no user " + std::string(id));
   auto n = tx.exec(
       "INSERT INTO preferences (user_id, language, currency, newsletter, updated_at) VALUES ($1, $2, $3, $4, $5) "
       "ON CONFLICT (user_id) DO UPDATE SET language = excluded.language, currency = excluded.currency, "

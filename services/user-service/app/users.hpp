@@ -38,7 +38,7 @@ mercado::Result<std::optional<UserView>> find_user(mercado::storage::Tx& tx, std
 
 mercado::Result<std::optional<domain::Profile>> find_profile(mercado::storage::Tx& tx, std::string_view id);
 mercado::Result<domain::Profile> save_profile(mercado::storage::Tx& tx, std::string_view id, const domain::Profile& p);
-mercado::Result<domain::Preferences> find_preferences(mercado::storage::Tx& tx, std::string_view id);
+mercado::Result<std::optional<domain::Preferences>> find_preferences(mercado::storage::Tx& tx, std::string_view id);
 mercado::Result<domain::Preferences> save_preferences(mercado::storage::Tx& tx, std::string_view id,
                                                       const domain::Preferences& p);
 

@@ -90,6 +90,9 @@ class EventStore {
                                                                          std::size_t max = 0);
   static Result<std::vector<RecordedEvent>> read_stream_in(storage::Tx& tx, std::string_view stream,
                                                             std::int64_t from_version = 0);
+  // The event stored with this id, if any (ids are unique across streams: a command that
+  // sets deterministic ids finds what an earlier attempt stored).
+  boost::asio::awaitable<Result<std::optional<RecordedEvent>>> read_event(std::string event_id);
   // Events of every stream with position > after_position, in position order.
   boost::asio::awaitable<Result<std::vector<RecordedEvent>>> read_all(std::int64_t after_position, std::size_t max);
   static Result<std::vector<RecordedEvent>> read_all_in(storage::Tx& tx, std::int64_t after_position, std::size_t max);
