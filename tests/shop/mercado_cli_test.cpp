@@ -140,6 +140,9 @@ TEST_F(MercadoCliTest, UpRunsTheShopForDemoAndLoadgenRestartsADeadServiceAndStop
     EXPECT_TRUE(fs::exists(fs::path(data) / (kServices[i] + ".db")))
         << "own SQLite file of " << kServices[i];
   }
+  // The demo command it suggests is the one that works against this shop.
+  EXPECT_NE(printed.find("try: mercado demo --data-dir " + data + " --base-port " + std::to_string(base)), std::string::npos)
+      << printed;
 
   // `mercado demo`: the happy path and the three failure paths, then the same
   // Idempotency-Key twice giving one order.

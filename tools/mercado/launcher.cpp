@@ -171,7 +171,12 @@ int run_up(const LaunchOptions& input) {
       std::printf("  %-18s http://%s:%d   (/health /ready /metrics /openapi.json)\n", c.spec.name.c_str(),
                   o.host.c_str(), c.spec.port);
     }
-    std::printf("\n  try: mercado demo      (or the curl walkthrough in README.md)\n  Ctrl-C stops everything.\n\n");
+    // The demo needs the same data directory (the token secret) and ports.
+    std::string demo = "mercado demo";
+    if (o.data_dir != LaunchOptions{}.data_dir) demo += " --data-dir " + o.data_dir;
+    if (o.base_port != LaunchOptions{}.base_port) demo += " --base-port " + std::to_string(o.base_port);
+    if (o.host != LaunchOptions{}.host) demo += " --host " + o.host;
+    std::printf("\n  try: %s   (or the curl walkthrough in README.md)\n  Ctrl-C stops everything.\n\n", demo.c_str());
     std::fflush(stdout);
     // Supervise: restart a child that died, at most 5 times a minute.
     while (!stopping) {

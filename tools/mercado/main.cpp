@@ -38,16 +38,19 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   LaunchOptions o;
   auto add_common = [&](CLI::App* sub) {
-    sub->add_option("--data-dir", o.data_dir, "Data directory (databases, bus, logs, secret)")->envname("MERCADO_DATA_DIR");
-    sub->add_option("--base-port", o.base_port, "First service port (user; then inventory, payment, shipping, order)");
-    sub->add_option("--host", o.host, "Address the services listen on");
+    sub->add_option("--data-dir", o.data_dir, "Data directory (databases, bus, logs, secret)")
+        ->envname("MERCADO_DATA_DIR")
+        ->capture_default_str();
+    sub->add_option("--base-port", o.base_port, "First service port (user; then inventory, payment, shipping, order)")
+        ->capture_default_str();
+    sub->add_option("--host", o.host, "Address the services listen on")->capture_default_str();
   };
   auto* up = app.add_subcommand("up", "Start every service and supervise them until Ctrl-C");
   add_common(up);
   up->add_option("--bin-dir", o.bin_dir, "Directory of the service executables (default: next to mercado)");
-  up->add_option("--log-level", o.log_level, "Services' log level");
+  up->add_option("--log-level", o.log_level, "Services' log level")->capture_default_str();
   up->add_option("--io-threads", o.io_threads, "I/O threads per service (0: one per core; default 1, as the services share the machine)");
-  up->add_option("--access-log", o.access_log, "Services log one line per request");
+  up->add_option("--access-log", o.access_log, "Services log one line per request")->capture_default_str();
   up->add_option("--sqlite-synchronous", o.sqlite_synchronous,
                  "full: every commit survives power loss; normal: survives process crashes (faster)")
       ->check(CLI::IsMember({"full", "normal"}));
@@ -56,10 +59,10 @@ int main(int argc, char** argv) {
   LoadOptions load;
   auto* loadgen = app.add_subcommand("loadgen", "Closed-loop order load against the running shop; prints orders/s, latency, RSS");
   add_common(loadgen);
-  loadgen->add_option("--clients", load.clients, "Concurrent clients");
+  loadgen->add_option("--clients", load.clients, "Concurrent clients")->capture_default_str();
   int duration = 20, warmup = 3;
-  loadgen->add_option("--duration", duration, "Measured seconds");
-  loadgen->add_option("--warmup", warmup, "Warm-up seconds (not measured)");
+  loadgen->add_option("--duration", duration, "Measured seconds")->capture_default_str();
+  loadgen->add_option("--warmup", warmup, "Warm-up seconds (not measured)")->capture_default_str();
   auto* token = app.add_subcommand("token", "Print a service token (Authorization header value) for internal endpoints");
   add_common(token);
   CLI11_PARSE(app, argc, argv);

@@ -46,7 +46,16 @@ bj::object problem_response(std::string description) {
                                             bj::object{{"schema", bj::object{{"$ref", "#/components/schemas/Problem"}}}}}}}};
 }
 
+bool has_path_params(std::string_view path_template) { return path_template.find('{') != std::string_view::npos; }
+
 }  // namespace
+
+ParameterDoc idempotency_key_header() {
+  return {.name = "Idempotency-Key",
+          .in = "header",
+          .description = "1 to 255 characters; the same key again answers as the first request did and has no "
+                         "further effect (422 idempotency-key-reused when the request differs)"};
+}
 
 bj::object OpenApi::document(const Router& router) const {
   bj::object paths;
@@ -55,10 +64,15 @@ bj::object OpenApi::document(const Router& router) const {
     bj::object op;
     op["summary"] = route.summary.empty() ? std::string(to_string(route.method)) + " " + route.path_template : route.summary;
     op["operationId"] = lower(to_string(route.method)) + route.path_template;
-    if (!params.empty()) op["parameters"] = params;
     bj::object responses;
     auto it = operations.find({route.method, route.path_template});
     OperationDoc doc = it == operations.end() ? OperationDoc{} : it->second;
+    for (const auto& p : doc.parameters) {
+      bj::object param{{"name", p.name}, {"in", p.in}, {"required", p.required}, {"schema", bj::object{{"type", "string"}}}};
+      if (!p.description.empty()) param["description"] = p.description;
+      params.push_back(std::move(param));
+    }
+    if (!params.empty()) op["parameters"] = params;
     bj::object ok{{"description", "Success"}};
     if (!doc.response.is_null()) {
       ok["content"] = bj::object{{"application/json", bj::object{{"schema", doc.response}}}};
@@ -74,7 +88,8 @@ bj::object OpenApi::document(const Router& router) const {
       responses["401"] = problem_response("Missing or invalid bearer token");
       responses["403"] = problem_response("The token's subject may not access this resource");
     }
-    if (!params.empty()) responses["404"] = problem_response("Not found");
+    if (doc.not_found && has_path_params(route.path_template)) responses["404"] = problem_response("Not found");
+    for (const auto& [status, when] : doc.errors) responses[std::to_string(status)] = problem_response(when);
     responses["default"] = problem_response("Error (RFC 9457 problem details)");
     op["responses"] = std::move(responses);
     auto& entry = paths[path];

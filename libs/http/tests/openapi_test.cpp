@@ -46,5 +46,34 @@ TEST(OpenApi, DocumentsRoutesParametersAndSchemas) {
   EXPECT_EQ(doc.at("paths").at("/orders/{id}").at("get").at("parameters").at(0).at("name").as_string(), "id");
 }
 
+TEST(OpenApi, DocumentsQueryParametersHeadersAndFurtherErrors) {
+  Router r;
+  r.post("/orders", ok());
+  r.get("/orders", ok());
+  r.post("/accounts/{id}/deposits", ok());
+  r.get("/accounts/{id}", ok());
+  OpenApi api{"demo", "0.1.0", ""};
+  api.describe(Method::post, "/orders",
+               {.status = 202, .parameters = {idempotency_key_header()}, .errors = {{422, "An unknown product"}}});
+  api.describe(Method::get, "/orders", {.parameters = {{.name = "customer_id", .required = true}}});
+  api.describe(Method::post, "/accounts/{id}/deposits", {.status = 201, .not_found = false});
+  auto doc = api.document(r);
+  const auto& post = doc.at("paths").at("/orders").at("post");
+  const auto& header = post.at("parameters").at(0);
+  EXPECT_EQ(header.at("name").as_string(), "Idempotency-Key");
+  EXPECT_EQ(header.at("in").as_string(), "header");
+  EXPECT_FALSE(header.at("required").as_bool());
+  EXPECT_EQ(post.at("responses").at("422").at("description").as_string(), "An unknown product");
+  const auto& query = doc.at("paths").at("/orders").at("get").at("parameters").at(0);
+  EXPECT_EQ(query.at("in").as_string(), "query");
+  EXPECT_TRUE(query.at("required").as_bool());
+  // A path parameter and the 404 by default; an operation that creates what it names says so.
+  const auto& get = doc.at("paths").at("/accounts/{id}").at("get");
+  EXPECT_TRUE(get.at("responses").as_object().contains("404"));
+  const auto& deposit = doc.at("paths").at("/accounts/{id}/deposits").at("post");
+  EXPECT_FALSE(deposit.at("responses").as_object().contains("404"));
+  EXPECT_EQ(deposit.at("parameters").at(0).at("in").as_string(), "path");
+}
+
 }  // namespace
 }  // namespace mercado::http

@@ -167,12 +167,19 @@ void register_routes(mercado::service::App& app, mercado::service::Backend& back
   openapi.describe(http::Method::get, "/products/{id}", {.response = http::schema_of<app::ProductView>()});
   openapi.describe(http::Method::post, "/reservations",
                    {.request = http::schema_of<ReserveRequest>(), .response = http::schema_of<app::ReservationView>(),
-                    .status = 201, .bearer = true});
+                    .status = 201, .bearer = true, .parameters = {http::idempotency_key_header()},
+                    .errors = {{409, "Insufficient stock (nothing is reserved), or the order's reservation was released"},
+                               {422, "An unknown product, or the Idempotency-Key reused"}}});
   for (auto m : {http::Method::get, http::Method::delete_}) {
-    openapi.describe(m, "/reservations/{id}", {.response = http::schema_of<app::ReservationView>(), .bearer = true});
+    openapi.describe(m, "/reservations/{id}",
+                     {.response = http::schema_of<app::ReservationView>(), .bearer = true,
+                      .errors = m == http::Method::delete_
+                                    ? std::vector<std::pair<int, std::string>>{{409, "A committed reservation cannot be released"}}
+                                    : std::vector<std::pair<int, std::string>>{}});
   }
   openapi.describe(http::Method::post, "/reservations/{id}/commit",
-                   {.response = http::schema_of<app::ReservationView>(), .bearer = true});
+                   {.response = http::schema_of<app::ReservationView>(), .bearer = true,
+                    .errors = {{409, "A released reservation cannot be committed"}}});
   openapi.describe(http::Method::post, "/reservations/commit",
                    {.request = http::schema_of<CommitRequest>(), .response = http::schema_of<CommitResult>(), .bearer = true});
   openapi.describe(http::Method::get, "/stock", {.response = http::schema_of<std::vector<app::StockLevels>>(), .bearer = true});

@@ -121,11 +121,16 @@ void register_routes(mercado::service::App& app, Dependencies deps, http::OpenAp
   }, "Reads an order (the read model)");
 
   r.get("/orders", [deps](http::Request& req) -> awaitable<http::Response> {
+    auto claims = auth::authenticate(req, deps.security.verifier());  // 401 before any 400
+    if (!claims) co_return auth::unauthorized(req, claims.error());
     auto customer = req.query("customer_id");
     if (!customer || customer->empty()) {
-      co_return http::problem(req, Error(Errc::invalid_argument, "the customer_id query parameter is required"));
+      co_return http::problem(req, Error(Errc::invalid_argument,
+                                         "the customer_id query parameter is required (percent-encoded)"));
     }
-    if (auto denied = auth::require_owner_or_service(req, deps.security.verifier(), *customer)) co_return *denied;
+    if (!auth::is_service(*claims)) {
+      if (auto denied = auth::require_subject(req, *claims, *customer)) co_return *denied;
+    }
     auto list = co_await deps.orders.by_customer(*customer, 100);
     if (!list) co_return http::problem(req, list.error());
     co_return http::json_response(200, *list);
@@ -166,11 +171,18 @@ void register_routes(mercado::service::App& app, Dependencies deps, http::OpenAp
 
   openapi.describe(http::Method::post, "/orders",
                    {.request = http::schema_of<CreateOrder>(), .response = http::schema_of<app::OrderView>(), .status = 202,
-                    .bearer = true});
+                    .bearer = true, .parameters = {http::idempotency_key_header()},
+                    .errors = {{422, "An unknown product (unknown-product), or the Idempotency-Key used with a different "
+                                     "order (idempotency-key-reused)"},
+                               {503, "The catalogue (inventory-service) cannot be reached to price the items"}}});
   openapi.describe(http::Method::get, "/orders/{id}", {.response = http::schema_of<app::OrderView>(), .bearer = true});
-  openapi.describe(http::Method::get, "/orders", {.response = http::schema_of<std::vector<app::OrderView>>(), .bearer = true});
+  openapi.describe(http::Method::get, "/orders",
+                   {.response = http::schema_of<std::vector<app::OrderView>>(), .bearer = true,
+                    .parameters = {{.name = "customer_id", .required = true, .description = "The customer whose orders to list"}}});
   openapi.describe(http::Method::get, "/sagas/{id}", {.bearer = true});
-  openapi.describe(http::Method::get, "/sagas", {.bearer = true});
+  openapi.describe(http::Method::get, "/sagas",
+                   {.bearer = true,
+                    .parameters = {{.name = "status", .description = "running, compensating, completed or compensated"}}});
 }
 
 }  // namespace order::api

@@ -96,13 +96,17 @@ void register_routes(mercado::service::App& app, app::Payments& payments, mercad
 
   openapi.describe(http::Method::post, "/accounts/{customer_id}/deposits",
                    {.request = http::schema_of<DepositRequest>(), .response = http::schema_of<app::AccountView>(),
-                    .status = 201, .bearer = true});
+                    .status = 201, .bearer = true, .parameters = {http::idempotency_key_header()},
+                    .errors = {{422, "The Idempotency-Key was used with a different deposit"}},
+                    .not_found = false});  // the first deposit opens the account
   openapi.describe(http::Method::get, "/accounts/{customer_id}", {.response = http::schema_of<app::AccountView>(), .bearer = true});
   openapi.describe(http::Method::post, "/payments",
                    {.request = http::schema_of<PaymentRequest>(), .response = http::schema_of<app::PaymentView>(),
-                    .status = 201, .bearer = true});
+                    .status = 201, .bearer = true,
+                    .errors = {{409, "Insufficient funds, no account, or the order paid already with other details"}}});
   openapi.describe(http::Method::get, "/payments/{id}", {.response = http::schema_of<app::PaymentView>(), .bearer = true});
-  openapi.describe(http::Method::post, "/payments/{id}/refund", {.response = http::schema_of<app::PaymentView>(), .bearer = true});
+  openapi.describe(http::Method::post, "/payments/{id}/refund", {.response = http::schema_of<app::PaymentView>(), .bearer = true,
+                                                                  .errors = {{409, "The payment was refunded already"}}});
 }
 
 }  // namespace payment::api

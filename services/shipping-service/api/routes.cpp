@@ -2,6 +2,7 @@
 
 #include <mercado/http/json_body.hpp>
 #include <mercado/http/problem.hpp>
+#include <mercado/json/rules.hpp>
 #include <mercado/service/idempotency.hpp>
 
 #include "app/shipments.hpp"
@@ -22,6 +23,9 @@ BOOST_DESCRIBE_STRUCT(CreateShipment, (), (order_id, address))
 
 void validate(const CreateShipment& c, mercado::json::Validator& v) {
   v.check(!c.order_id.empty() && c.order_id.size() <= 100, "order_id", "must be 1 to 100 characters");
+  // The domain checks it again (check_address); here it is reported like every other field.
+  v.check(mercado::json::rules::length_between(c.address, 5, 200) && mercado::json::rules::is_printable_utf8(c.address),
+          "address", "must be 5 to 200 printable characters");
 }
 
 }  // namespace
@@ -64,7 +68,9 @@ void register_routes(mercado::service::App& app, mercado::service::Backend& back
 
   openapi.describe(http::Method::post, "/shipments",
                    {.request = http::schema_of<CreateShipment>(), .response = http::schema_of<app::ShipmentView>(),
-                    .status = 201, .bearer = true});
+                    .status = 201, .bearer = true, .parameters = {http::idempotency_key_header()},
+                    .errors = {{409, "The order's shipment was cancelled"},
+                               {422, "A region we do not ship to (shipping-refused), or the Idempotency-Key reused"}}});
   openapi.describe(http::Method::delete_, "/shipments/{id}", {.response = http::schema_of<app::ShipmentView>(), .bearer = true});
   openapi.describe(http::Method::get, "/shipments/{id}", {.response = http::schema_of<app::ShipmentView>(), .bearer = true});
 }

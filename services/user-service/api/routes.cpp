@@ -122,7 +122,8 @@ void register_routes(mercado::service::App& app, mercado::service::Backend& back
     if (auto denied = auth::require_owner_or_service(req, security.verifier(), id)) co_return *denied;
     auto p = co_await db.transaction([&](Tx& tx) { return app::find_preferences(tx, id); }, TxMode::read);
     if (!p) co_return http::problem(req, p.error());
-    co_return http::json_response(200, *p);
+    if (!*p) co_return http::problem(req, Error(Errc::not_found, "no user " + id));
+    co_return http::json_response(200, **p);
   }, "Reads preferences (owner)");
 
   r.put("/users/{id}/preferences", [&db, &security](http::Request& req) -> awaitable<http::Response> {
@@ -136,8 +137,12 @@ void register_routes(mercado::service::App& app, mercado::service::Backend& back
   }, "Replaces preferences (owner)");
 
   openapi.describe(http::Method::post, "/users",
-                   {.request = http::schema_of<domain::Registration>(), .response = http::schema_of<app::UserView>(), .status = 201});
-  openapi.describe(http::Method::post, "/auth/login", {.request = http::schema_of<Login>(), .response = http::schema_of<TokenView>()});
+                   {.request = http::schema_of<domain::Registration>(), .response = http::schema_of<app::UserView>(), .status = 201,
+                    .parameters = {http::idempotency_key_header()},
+                    .errors = {{409, "The email address is already registered"},
+                               {422, "The Idempotency-Key was used with a different request"}}});
+  openapi.describe(http::Method::post, "/auth/login", {.request = http::schema_of<Login>(), .response = http::schema_of<TokenView>(),
+                                                       .errors = {{401, "Wrong email or password"}}});
   openapi.describe(http::Method::get, "/users/{id}", {.response = http::schema_of<app::UserView>(), .bearer = true});
   openapi.describe(http::Method::get, "/users/{id}/profile", {.response = http::schema_of<domain::Profile>(), .bearer = true});
   openapi.describe(http::Method::put, "/users/{id}/profile",

@@ -12,6 +12,7 @@
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <boost/json.hpp>
 
@@ -20,11 +21,26 @@
 
 namespace mercado::http {
 
+// A query parameter or request header of an operation (path parameters come from the route
+// template).
+struct ParameterDoc {
+  std::string name;
+  std::string in = "query";  // "query" or "header"
+  bool required = false;
+  std::string description;
+};
+
+// The Idempotency-Key header of a command that has its effect once (service::idempotent).
+ParameterDoc idempotency_key_header();
+
 struct OperationDoc {
   boost::json::value request;   // JSON Schema of the body (null: none)
   boost::json::value response;  // JSON Schema of the success body (null: none)
   int status = 200;             // success status
   bool bearer = false;          // requires Authorization: Bearer
+  std::vector<ParameterDoc> parameters;               // query parameters and headers
+  std::vector<std::pair<int, std::string>> errors;    // further error statuses, and when
+  bool not_found = true;  // with path parameters: 404 when the resource does not exist
 };
 
 struct OpenApi {
