@@ -14,7 +14,9 @@
 //   one key: one commits, the other's transaction rolls back on the key's uniqueness and it
 //   returns the stored response -- the effect happens once.
 // - The same key with another request (method, path or body differ): 422.
-// Keys are kept for 24 hours (purge_idempotency_keys).
+// Keys are kept: nothing expires them yet (a saga that resumes runs its steps again with
+// their keys and relies on the callee still knowing them; docs/saga.md). Each key costs one
+// row in `idempotency_keys`.
 
 #include <functional>
 #include <span>
