@@ -23,6 +23,7 @@
 #include <mercado/observability/log.hpp>
 
 #include "drained_read.hpp"
+#include "write_now.hpp"
 
 namespace mercado::http {
 
@@ -60,8 +61,9 @@ namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 struct PooledConnection {
-  explicit PooledConnection(const asio::any_io_executor& ex) : socket(ex) {}
+  explicit PooledConnection(const asio::any_io_executor& ex) : socket(ex), reactor(socket) {}
   tcp::socket socket;
+  detail::ReadReactor reactor;  // the socket's, for its reads
   beast::flat_buffer buffer;
   Clock::time_point idle_since;
 };
@@ -266,7 +268,7 @@ awaitable<std::tuple<boost::system::error_code, std::size_t>> read_response(
       if (parser.is_done()) break;
       if (used > 0 && conn.buffer.size() > 0) continue;
     }
-    auto [rec, n] = co_await detail::async_read_some_drained(conn.socket, conn.buffer.prepare(16 * 1024), use_tuple);
+    auto [rec, n] = co_await detail::async_read_some_drained(conn.socket, conn.buffer.prepare(16 * 1024), use_tuple, conn.reactor);
     conn.buffer.commit(n);
     total += n;
     if (rec) {
@@ -390,12 +392,15 @@ awaitable<ClientResult> Client::send(ClientRequest request) {
       }
       boost::system::error_code opt_ec;
       conn->socket.set_option(tcp::no_delay(true), opt_ec);
+      conn->socket.non_blocking(true, opt_ec);  // requests are sent at once when the socket takes them
       impl->opened.fetch_add(1, std::memory_order_relaxed);
     }
 
     Watchdog dog(ex, conn->socket, deadline);
     std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(request.body)};
-    auto [wec, written] = co_await asio::async_write(conn->socket, out, use_tuple);
+    boost::system::error_code wec;
+    std::size_t written = detail::send_now(conn->socket, out, wec);  // write_now.hpp
+    if (wec == asio::error::would_block) std::tie(wec, written) = co_await detail::write_rest(conn->socket, out, written);
     if (wec) {
       if (reused && attempt == 0 && !dog.fired()) continue;  // stale pooled connection: retry fresh
       ClientError err = dog.fired() ? ClientError{ClientErrc::timeout, "the call's deadline expired while sending", 0, {}, written > 0}

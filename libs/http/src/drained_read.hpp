@@ -65,8 +65,9 @@ struct SocketAccess : tcp::socket {
 };
 
 // The reactor of the context the socket belongs to: the one its socket service registered
-// with. (Not cached by context address: a context destroyed and another created at the same
-// address would find the old reactor.)
+// with. (Looked up under the context's service-registry mutex, by type name: callers that read
+// often keep it, see ReadReactor. Not cached here by context address: a context destroyed and
+// another created at the same address would find the old reactor.)
 inline ad::reactor& reactor_of(tcp::socket& s) {
   return asio::use_service<ad::reactor>(asio::query(s.get_executor(), asio::execution::context));
 }
@@ -137,6 +138,7 @@ class RecvOp : public ad::reactor_op {
 
 struct Initiation {
   tcp::socket* socket;
+  ad::reactor* known_reactor;  // the socket's (reactor_of); null: look it up
 
   using executor_type = tcp::socket::executor_type;
   executor_type get_executor() const noexcept { return socket->get_executor(); }
@@ -147,7 +149,7 @@ struct Initiation {
     using Op = RecvOp<H, executor_type>;
     H h(std::forward<Handler>(handler));
     auto& impl = SocketAccess::implementation(*socket);
-    auto& reactor = reactor_of(*socket);
+    auto& reactor = known_reactor != nullptr ? *known_reactor : reactor_of(*socket);
     const bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(h);
     auto slot = asio::get_associated_cancellation_slot(h);
     typename Op::ptr p = {ad::addressof(h), Op::ptr::allocate(h), nullptr};
@@ -175,19 +177,38 @@ struct Initiation {
 
 }  // namespace drained
 
+// The reactor a socket's drained reads go through, looked up once (per connection, per io
+// thread) instead of at every read.
+class ReadReactor {
+ public:
+  ReadReactor() = default;
+  explicit ReadReactor(boost::asio::ip::tcp::socket& socket) : reactor_(&drained::reactor_of(socket)) {}
+  drained::ad::reactor* get() const noexcept { return reactor_; }
+
+ private:
+  drained::ad::reactor* reactor_ = nullptr;
+};
+
 // Completes with (error_code, bytes read), like socket.async_read_some(buffer, token).
+// `reactor`: the socket's, when the caller keeps it.
 template <class CompletionToken>
-auto async_read_some_drained(boost::asio::ip::tcp::socket& socket,
-                             boost::asio::mutable_buffer buffer, CompletionToken&& token) {
+auto async_read_some_drained(boost::asio::ip::tcp::socket& socket, boost::asio::mutable_buffer buffer,
+                             CompletionToken&& token, ReadReactor reactor = {}) {
   return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, std::size_t)>(
-      drained::Initiation{&socket}, token, buffer);
+      drained::Initiation{&socket, reactor.get()}, token, buffer);
 }
 
 #else
 
+class ReadReactor {
+ public:
+  ReadReactor() = default;
+  explicit ReadReactor(boost::asio::ip::tcp::socket&) {}
+};
+
 template <class CompletionToken>
-auto async_read_some_drained(boost::asio::ip::tcp::socket& socket,
-                             boost::asio::mutable_buffer buffer, CompletionToken&& token) {
+auto async_read_some_drained(boost::asio::ip::tcp::socket& socket, boost::asio::mutable_buffer buffer,
+                             CompletionToken&& token, ReadReactor = {}) {
   return socket.async_read_some(buffer, std::forward<CompletionToken>(token));
 }
 

@@ -84,7 +84,7 @@ void Request::rebase(const char* old_base, std::size_t old_size) noexcept {
   for (std::size_t i = 0; i < params_.size; ++i) fix(params_.items[i].second);
 }
 
-void Request::reset() noexcept {
+void Request::reset(bool keep_remote_address) noexcept {
   head_.clear();
   offsets_.clear();
   body_.clear();
@@ -97,7 +97,7 @@ void Request::reset() noexcept {
   params_.size = 0;
   deadline_.reset();
   locals_.clear();
-  remote_address_.clear();
+  if (!keep_remote_address) remote_address_.clear();
 }
 
 void Request::index_head() {

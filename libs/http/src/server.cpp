@@ -27,6 +27,7 @@
 #include <mercado/observability/log.hpp>
 
 #include "drained_read.hpp"
+#include "write_now.hpp"
 #include "request_parser.hpp"
 #include "response_writer.hpp"
 
@@ -59,10 +60,11 @@ class Worker;
 struct Connection {
   enum class Phase : std::uint8_t { idle, head, body, handling, writing, lingering };
 
-  Connection(tcp::socket s, Worker& w) : socket(std::move(s)), worker(w) {}
+  Connection(tcp::socket s, Worker& w) : socket(std::move(s)), worker(w), reactor(socket) {}
 
   tcp::socket socket;
   Worker& worker;
+  detail::ReadReactor reactor;  // the socket's, for its reads
   std::string in = std::string(kInitialBuffer, '\0');
   std::size_t begin = 0;  // unread bytes are in [begin, end)
   std::size_t end = 0;
@@ -225,6 +227,7 @@ awaitable<void> Worker::accept_loop() {
     }
     boost::system::error_code opt_ec;
     sock.set_option(tcp::no_delay(true), opt_ec);
+    sock.non_blocking(true, opt_ec);  // responses are sent at once when the socket takes them
     core_.accepted_.fetch_add(1, std::memory_order_relaxed);
     core_.connection_opened();
     // SO_REUSEPORT hashes connections to threads unevenly (e.g. 36/28 of 64); hand the
@@ -331,9 +334,15 @@ awaitable<void> Worker::session(std::unique_ptr<Connection> conn) {
 }
 
 awaitable<bool> Worker::write_all(Connection& c, std::span<const asio::const_buffer> bufs) {
+  // At once when the socket takes it all (nearly always); the write deadline only when it
+  // has to wait for a slow reader (write_now.hpp).
+  boost::system::error_code ec;
+  const std::size_t sent = detail::send_now(c.socket, bufs, ec);
+  if (!ec) co_return true;
+  if (ec != asio::error::would_block) co_return false;
   c.phase = Connection::Phase::writing;
   c.deadline = Clock::now() + core_.opts_.write_timeout;
-  auto [ec, n] = co_await asio::async_write(c.socket, bufs, use_tuple);
+  std::tie(ec, std::ignore) = co_await detail::write_rest(c.socket, bufs, sent);
   c.deadline = kNever;
   co_return !ec;
 }
@@ -368,10 +377,8 @@ awaitable<void> Worker::serve(Connection& c) {
     auto ep = c.socket.remote_endpoint(ec);
     if (!ec) c.req.set_remote_address(ep.address().to_string());
   }
-  const std::string remote = std::string(c.req.remote_address());
   for (;;) {
-    c.req.reset();
-    c.req.set_remote_address(remote);
+    c.req.reset(/*keep_remote_address=*/true);
     RequestParser parser(c.req, opts.body_limit, opts.header_limit);
     bool sent_continue = false;
     c.timed_out = false;
@@ -423,7 +430,7 @@ awaitable<void> Worker::serve(Connection& c) {
         c.in.resize(std::min(cap, c.in.size() * 2));
       }
       auto [ec, n] = co_await detail::async_read_some_drained(
-          c.socket, asio::buffer(c.in.data() + c.end, c.in.size() - c.end), use_tuple);
+          c.socket, asio::buffer(c.in.data() + c.end, c.in.size() - c.end), use_tuple, c.reactor);
       if (ec) {
         if (c.timed_out && c.phase != Connection::Phase::idle) {
           co_await send_error_and_close(c, 408, "the request was not received in time");

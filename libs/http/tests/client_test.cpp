@@ -10,6 +10,7 @@
 #include <boost/asio/write.hpp>
 
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include "test_support.hpp"
@@ -355,6 +356,82 @@ TEST(Client, ConcurrentCallsUseSeveralConnections) {
   EXPECT_EQ(ok, 8);
   EXPECT_GE(client.stats().connections_opened, 2U);
   EXPECT_LE(client.stats().connections_opened, 8U);
+}
+
+}  // namespace
+}  // namespace mercado::http
+
+namespace mercado::http {
+namespace {
+
+// A request body far larger than the socket buffers: sent partly at once and the rest as the
+// server reads (write_now.hpp's slow path).
+TEST(Client, ALargeBodyToASlowServerIsSentWhole) {
+  std::string body(24 * 1024 * 1024, '\0');
+  for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + (i * 13 + i / 1000) % 26);
+  asio::io_context server_ctx;
+  tcp::acceptor acceptor(server_ctx, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  acceptor.set_option(asio::socket_base::receive_buffer_size(4096));  // inherited by the accepted socket
+  auto port = acceptor.local_endpoint().port();
+  std::string received;
+  std::thread server([&] {
+    tcp::socket s = acceptor.accept();
+    std::string in;
+    char buf[4096];
+    boost::system::error_code ec;
+    std::size_t head_end = std::string::npos, length = 0;
+    while (!ec) {
+      std::size_t n = s.read_some(asio::buffer(buf), ec);  // small reads: a slow server
+      in.append(buf, n);
+      if (head_end == std::string::npos && (head_end = in.find("\r\n\r\n")) != std::string::npos) {
+        head_end += 4;
+        length = std::stoul(in.substr(in.find("Content-Length: ") + 16));
+      }
+      if (head_end != std::string::npos && in.size() >= head_end + length) break;
+    }
+    if (head_end != std::string::npos) received = in.substr(head_end);
+    asio::write(s, asio::buffer(std::string_view("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")), ec);
+  });
+  Client client;
+  auto r = testing::run<ClientResult>([&]() -> asio::awaitable<ClientResult> {
+    ClientRequest req;
+    req.method = Method::post;
+    req.url = "http://127.0.0.1:" + std::to_string(port) + "/upload";
+    req.body = body;
+    req.content_type = "application/octet-stream";
+    co_return co_await client.send(std::move(req));
+  });
+  server.join();
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 204);
+  EXPECT_TRUE(received == body) << "the server got " << received.size() << " bytes, not the body sent";
+}
+
+TEST(Client, TheDeadlineHoldsWhileASlowServerDoesNotTakeTheBody) {
+  std::string body(24 * 1024 * 1024, 'x');
+  asio::io_context server_ctx;
+  tcp::acceptor acceptor(server_ctx, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  acceptor.set_option(asio::socket_base::receive_buffer_size(4096));
+  auto port = acceptor.local_endpoint().port();
+  std::promise<void> client_done;
+  std::thread server([&] {
+    tcp::socket s = acceptor.accept();
+    client_done.get_future().wait();  // reads nothing until the client has given up
+  });
+  Client client;
+  auto r = testing::run<ClientResult>([&]() -> asio::awaitable<ClientResult> {
+    ClientRequest req;
+    req.method = Method::post;
+    req.url = "http://127.0.0.1:" + std::to_string(port) + "/upload";
+    req.body = body;
+    req.deadline = std::chrono::steady_clock::now() + 300ms;
+    co_return co_await client.send(std::move(req));
+  });
+  client_done.set_value();
+  server.join();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ClientErrc::timeout) << r.error().message;
+  EXPECT_TRUE(r.error().maybe_delivered);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 
 #include <future>
@@ -391,6 +392,92 @@ TEST(Server, ListenOnABusyPortIsAnError) {
   obs::Registry reg;
   Server c(rt, {.metrics = &reg});
   EXPECT_FALSE(c.listen("256.1.1.1", 0));
+}
+
+}  // namespace
+}  // namespace mercado::http
+
+namespace mercado::http {
+namespace {
+
+// A body far larger than any socket buffer: the response is sent partly at once and the rest
+// while the reader drains it (write_now.hpp's slow path).
+std::string big_body() {
+  std::string body(24 * 1024 * 1024, '\0');
+  for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+  return body;
+}
+
+void big_route(Server& s, const std::string& body) {
+  s.router().get("/big", [&body](Request&) -> asio::awaitable<Response> { co_return Response::text(200, body); });
+}
+
+// A client socket with a small receive buffer, so that the server cannot hand over a large
+// response at once.
+asio::ip::tcp::socket small_window_socket(asio::io_context& ctx, std::uint16_t port) {
+  asio::ip::tcp::socket s(ctx);
+  s.open(asio::ip::tcp::v4());
+  s.set_option(asio::socket_base::receive_buffer_size(4096));
+  s.connect({asio::ip::make_address("127.0.0.1"), port});
+  return s;
+}
+
+std::string read_head_and_body(asio::ip::tcp::socket& s) {
+  std::string in;
+  char buf[65536];
+  std::size_t head_end = std::string::npos, length = 0;
+  for (;;) {
+    boost::system::error_code ec;
+    std::size_t n = s.read_some(asio::buffer(buf), ec);
+    if (ec) return in;
+    in.append(buf, n);
+    if (head_end == std::string::npos && (head_end = in.find("\r\n\r\n")) != std::string::npos) {
+      head_end += 4;
+      auto at = in.find("Content-Length: ");
+      length = std::stoul(in.substr(at + 16));
+    }
+    if (head_end != std::string::npos && in.size() >= head_end + length) return in;
+  }
+}
+
+TEST(Server, ALargeResponseToASlowReaderArrivesWholeAndTheConnectionStaysUsable) {
+  const std::string body = big_body();
+  TestServer ts([&](Server& s) {
+    basic_routes(s);
+    big_route(s, body);
+  });
+  asio::io_context ctx;
+  auto s = small_window_socket(ctx, ts.port());
+  asio::write(s, asio::buffer(get("/big")));
+  const std::string response = read_head_and_body(s);
+  ASSERT_EQ(status_of(response), 200);
+  EXPECT_TRUE(body_of(response) == body) << "the body arrived changed or cut (" << body_of(response).size() << " bytes)";
+  // Keep-alive after a response that had to wait for the reader.
+  asio::write(s, asio::buffer(get("/hello/again")));
+  EXPECT_EQ(body_of(read_head_and_body(s)), "hello again");
+}
+
+TEST(Server, AClientThatStopsReadingIsClosedAfterTheWriteTimeout) {
+  const std::string body = big_body();
+  ServerOptions opts;
+  opts.write_timeout = 300ms;
+  TestServer ts([&](Server& s) { big_route(s, body); }, opts);
+  asio::io_context ctx;
+  auto s = small_window_socket(ctx, ts.port());
+  asio::write(s, asio::buffer(get("/big")));
+  // The client reads nothing: the server gives up on the write and closes the connection.
+  auto wait_for_gauge = [&](std::string_view line) {
+    for (int i = 0; i < 500; ++i) {
+      if (ts.metrics().expose().find(line) != std::string::npos) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_for_gauge("\nactive_connections 1\n")) << ts.metrics().expose();
+  EXPECT_TRUE(wait_for_gauge("\nactive_connections 0\n")) << ts.metrics().expose();
+  // What the client reads now ends before the whole body.
+  const std::string response = read_head_and_body(s);
+  EXPECT_LT(response.size(), body.size());
 }
 
 }  // namespace

@@ -107,7 +107,8 @@ class Request {
   friend class detail::ServerCore;
   friend class detail::Worker;
 
-  void reset() noexcept;
+  // Empty again for the next request on the same connection (which keeps its remote address).
+  void reset(bool keep_remote_address = false) noexcept;
   void index_head();  // builds the views from head_ and the recorded offsets
   void rebase(const char* old_base, std::size_t old_size) noexcept;
 
