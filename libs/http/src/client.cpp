@@ -392,7 +392,6 @@ awaitable<ClientResult> Client::send(ClientRequest request) {
       }
       boost::system::error_code opt_ec;
       conn->socket.set_option(tcp::no_delay(true), opt_ec);
-      conn->socket.non_blocking(true, opt_ec);  // requests are sent at once when the socket takes them
       impl->opened.fetch_add(1, std::memory_order_relaxed);
     }
 

@@ -227,7 +227,6 @@ awaitable<void> Worker::accept_loop() {
     }
     boost::system::error_code opt_ec;
     sock.set_option(tcp::no_delay(true), opt_ec);
-    sock.non_blocking(true, opt_ec);  // responses are sent at once when the socket takes them
     core_.accepted_.fetch_add(1, std::memory_order_relaxed);
     core_.connection_opened();
     // SO_REUSEPORT hashes connections to threads unevenly (e.g. 36/28 of 64); hand the

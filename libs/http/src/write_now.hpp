@@ -8,14 +8,17 @@
 // where the send itself almost always succeeded (an HTTP head and a small body fit the socket's
 // send buffer). `send_now` sends with one non-blocking sendmsg() in the calling coroutine and
 // falls back to async_write (`write_rest`) for what the socket did not take (a full send buffer: a
-// slow reader, a large body). The socket must be in non-blocking mode
-// (`socket.non_blocking(true)`), so that the attempt never blocks the io thread.
+// slow reader, a large body). The attempt uses MSG_DONTWAIT: it never blocks the io thread.
 //
-// The io_uring backend has no speculative send (every write is a queued operation), so there
-// the attempt saves the queued operation itself.
+// The io_uring backend queues every send as a ring entry and submits them in batches; there
+// everything goes through async_write.
 
+#include <array>
+#include <cerrno>
 #include <cstddef>
 #include <span>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <tuple>
 #include <vector>
 
@@ -29,18 +32,48 @@
 
 namespace mercado::http::detail {
 
-// Sends what the non-blocking `socket` takes of `bufs` now, with one sendmsg(). `ec` is clear
-// when everything was sent, `would_block` when some (or all) of it is left for write_rest(),
-// anything else on a failed connection. Returns the bytes sent.
+// Sends what `socket` takes of `bufs` now, with one sendmsg(MSG_DONTWAIT): it never blocks,
+// whatever mode Asio believes the socket is in (a socket handed to another io thread through
+// release()/assign() loses Asio's non-blocking flag, and Asio's synchronous send then waits
+// in poll() for room). `ec` is clear when everything was sent, `would_block` when some (or
+// all) of it is left for write_rest(), anything else on a failed connection. Returns the bytes
+// sent. On the io_uring backend it sends nothing (every send there is a queued ring entry,
+// submitted in batches: an extra system call per message would undo that).
 inline std::size_t send_now(boost::asio::ip::tcp::socket& socket,
                             std::span<const boost::asio::const_buffer> bufs,
                             boost::system::error_code& ec) {
-  const std::size_t total = boost::asio::buffer_size(bufs);
-  std::size_t sent = socket.write_some(bufs, ec);
-  if (ec == boost::asio::error::try_again) ec = boost::asio::error::would_block;
-  if (ec) return 0;
-  if (sent < total) ec = boost::asio::error::would_block;
+#if defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+  (void)socket;
+  (void)bufs;
+  ec = boost::asio::error::would_block;
+  return 0;
+#else
+  std::array<::iovec, 8> iov{};
+  std::size_t count = 0, total = 0;
+  for (const auto& b : bufs) {
+    if (count == iov.size()) break;  // the rest goes through write_rest()
+    iov[count++] = {const_cast<void*>(b.data()), b.size()};
+    total += b.size();
+  }
+  ::msghdr msg{};
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = count;
+  ::ssize_t n = 0;
+  do {
+    n = ::sendmsg(socket.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    ec = errno == EAGAIN || errno == EWOULDBLOCK
+             ? boost::system::error_code(boost::asio::error::would_block)
+             : boost::system::error_code(errno, boost::asio::error::get_system_category());
+    return 0;
+  }
+  const auto sent = static_cast<std::size_t>(n);
+  ec = sent < boost::asio::buffer_size(bufs)
+           ? boost::system::error_code(boost::asio::error::would_block)
+           : boost::system::error_code();
   return sent;
+#endif
 }
 
 // Writes what send_now() left: the buffers after their first `sent` bytes.

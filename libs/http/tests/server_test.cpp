@@ -10,10 +10,15 @@
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <array>
 #include <future>
 #include <thread>
 
 #include "test_support.hpp"
+#include "write_now.hpp"
 
 namespace mercado::http {
 namespace {
@@ -412,6 +417,12 @@ void big_route(Server& s, const std::string& body) {
   s.router().get("/big", [&body](Request&) -> asio::awaitable<Response> { co_return Response::text(200, body); });
 }
 
+// Blocking reads on `s` give up after 10 s (a test that loses bytes fails instead of hanging).
+void receive_timeout(asio::ip::tcp::socket& s) {
+  ::timeval tv{10, 0};
+  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
 // A client socket with a small receive buffer, so that the server cannot hand over a large
 // response at once.
 asio::ip::tcp::socket small_window_socket(asio::io_context& ctx, std::uint16_t port) {
@@ -419,6 +430,7 @@ asio::ip::tcp::socket small_window_socket(asio::io_context& ctx, std::uint16_t p
   s.open(asio::ip::tcp::v4());
   s.set_option(asio::socket_base::receive_buffer_size(4096));
   s.connect({asio::ip::make_address("127.0.0.1"), port});
+  receive_timeout(s);
   return s;
 }
 
@@ -455,6 +467,60 @@ TEST(Server, ALargeResponseToASlowReaderArrivesWholeAndTheConnectionStaysUsable)
   // Keep-alive after a response that had to wait for the reader.
   asio::write(s, asio::buffer(get("/hello/again")));
   EXPECT_EQ(body_of(read_head_and_body(s)), "hello again");
+}
+
+// send_now() must not block whatever Asio believes about the socket: a socket handed to
+// another io thread (release() + assign()) is in blocking mode as far as Asio knows, and
+// Asio's own synchronous send would then wait in poll() for room.
+TEST(WriteNow, NeverBlocksOnAFullSocketThatAsioThinksIsBlocking) {
+  asio::io_context ctx;
+  asio::ip::tcp::acceptor acceptor(ctx, {asio::ip::make_address("127.0.0.1"), 0});
+  auto client = small_window_socket(ctx, acceptor.local_endpoint().port());
+  asio::ip::tcp::socket accepted = acceptor.accept();
+  asio::ip::tcp::socket sock(ctx);
+  sock.assign(asio::ip::tcp::v4(), accepted.release());  // as the server's hand-off does
+  ASSERT_FALSE(sock.non_blocking());
+  auto filled = std::async(std::launch::async, [&] {
+    const std::string chunk(64 * 1024, 'x');
+    const std::array<asio::const_buffer, 1> bufs{asio::buffer(chunk)};
+    for (int i = 0; i < 100'000; ++i) {  // far more than any socket buffer holds
+      boost::system::error_code ec;
+      detail::send_now(sock, bufs, ec);
+      if (ec) return ec;
+    }
+    return boost::system::error_code();
+  });
+  if (filled.wait_for(10s) != std::future_status::ready) {
+    ADD_FAILURE() << "send_now blocked on a full socket";
+    client.close();  // the peer's reset ends the blocked send, so the test ends
+  }
+  EXPECT_EQ(filled.get(), asio::error::would_block);
+}
+
+TEST(Server, ConnectionsThatDoNotReadDoNotStopTheOthers) {
+  // Two io threads and several connections, so that some are handed from one thread to the
+  // other; each asks for large responses, pipelined, and reads nothing.
+  const std::string body = big_body();
+  ServerOptions opts;
+  opts.write_timeout = 60s;
+  TestServer ts(
+      [&](Server& s) {
+        basic_routes(s);
+        big_route(s, body);
+      },
+      opts, 2);
+  asio::io_context ctx;
+  std::vector<asio::ip::tcp::socket> stuck;
+  for (int i = 0; i < 6; ++i) {
+    stuck.push_back(small_window_socket(ctx, ts.port()));
+    asio::write(stuck.back(), asio::buffer(get("/big") + get("/hello/" + std::to_string(i)) + get("/big")));
+  }
+  // Fresh connections (some on each thread) are still answered.
+  for (int i = 0; i < 6; ++i) {
+    RawConnection c(ts.port());
+    c.send(get("/hello/fresh"));
+    EXPECT_EQ(body_of(c.read_response()), "hello fresh") << "connection " << i;
+  }
 }
 
 TEST(Server, AClientThatStopsReadingIsClosedAfterTheWriteTimeout) {

@@ -83,6 +83,25 @@ TEST(JsonCodec, OneErrorPerField) {
   EXPECT_EQ(v.errors(), (std::vector<FieldError>{{"email", "must be an email address"}, {"name", "must not be empty"}}));
 }
 
+TEST(JsonCodec, ThousandsOfBadItemsAreEachReportedOnce) {
+  // A body of the default size limit can hold tens of thousands of bad fields; each is
+  // reported once, and finding duplicates is not quadratic in their number (a 1 MiB body took
+  // 15 s with a linear search per error).
+  std::string body = R"({"customer_id":"c","items":[)";
+  for (int i = 0; i < 30'000; ++i) body += (i ? "," : "") + std::string(R"({"product_id":"p","quantity":"0"})");
+  body += R"(],"total":1,"gift":false,"tags":{}})";
+  auto r = decode<demo::Order>(body);
+  ASSERT_FALSE(r);
+  ASSERT_EQ(r.error().fields.size(), 30'000U);
+  EXPECT_EQ(r.error().fields[29'999], (FieldError{"items[29999].quantity", "must be an integer, not a string"}));
+  Validator v;
+  for (int i = 0; i < 30'000; ++i) {
+    v.check(false, "items[" + std::to_string(i) + "]", "first");
+    v.check(false, "items[" + std::to_string(i) + "]", "second");
+  }
+  EXPECT_EQ(v.errors().size(), 30'000U);
+}
+
 TEST(JsonCodec, NullForARequiredFieldIsAnError) {
   auto r = decode<demo::Item>(R"({"product_id":null,"quantity":1})");
   ASSERT_FALSE(r);

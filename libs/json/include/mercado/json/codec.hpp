@@ -29,6 +29,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <unordered_set>
 #include <vector>
 
 #include <mercado/core/error.hpp>
@@ -46,19 +47,15 @@ class Validator {
     if (!ok) fail(std::move(field), std::move(message));
   }
   void fail(std::string field, std::string message) {
-    if (!has(field)) errors_.push_back({std::move(field), std::move(message)});
+    if (failed_.insert(field).second) errors_.push_back({std::move(field), std::move(message)});
   }
-  bool has(std::string_view field) const noexcept {
-    for (const auto& e : errors_) {
-      if (e.field == field) return true;
-    }
-    return false;
-  }
+  bool has(const std::string& field) const { return failed_.contains(field); }
   bool ok() const noexcept { return errors_.empty(); }
   std::vector<FieldError>& errors() noexcept { return errors_; }
 
  private:
   std::vector<FieldError> errors_;
+  std::unordered_set<std::string> failed_;  // the fields in errors_ (a body may have thousands)
 };
 
 namespace detail {
@@ -156,6 +153,7 @@ void decode_into(const bj::value& v, T& out, const std::string& path, std::vecto
     }
   } else if constexpr (Described<T>) {
     if (!v.is_object()) { type_error(path, "an object", v, errors); return; }
+    const std::size_t first = errors.size();  // this struct's decoding errors start here
     const auto& obj = v.get_object();
     boost::mp11::mp_for_each<boost::describe::describe_members<T, boost::describe::mod_public>>([&](auto D) {
       using M = std::remove_cvref_t<decltype(out.*D.pointer)>;
@@ -175,13 +173,15 @@ void decode_into(const bj::value& v, T& out, const std::string& path, std::vecto
       // Field names in validate() are relative to the struct; nested ones get the path.
       Validator val;
       validate(static_cast<const T&>(out), val);
-      for (auto& e : val.errors()) {
-        e.field = join(path, e.field);
+      if (!val.errors().empty()) {
         // A field that could not be decoded (missing, null, the wrong type) keeps that one
         // error: its rules ran on a default value.
-        bool decoded_badly = false;
-        for (const auto& earlier : errors) decoded_badly = decoded_badly || earlier.field == e.field;
-        if (!decoded_badly) errors.push_back(std::move(e));
+        std::unordered_set<std::string> decoded_badly;
+        for (std::size_t i = first; i < errors.size(); ++i) decoded_badly.insert(errors[i].field);
+        for (auto& e : val.errors()) {
+          e.field = join(path, e.field);
+          if (!decoded_badly.contains(e.field)) errors.push_back(std::move(e));
+        }
       }
     }
   } else {
