@@ -49,11 +49,10 @@ inline std::size_t send_now(boost::asio::ip::tcp::socket& socket,
   return 0;
 #else
   std::array<::iovec, 8> iov{};
-  std::size_t count = 0, total = 0;
+  std::size_t count = 0;
   for (const auto& b : bufs) {
     if (count == iov.size()) break;  // the rest goes through write_rest()
     iov[count++] = {const_cast<void*>(b.data()), b.size()};
-    total += b.size();
   }
   ::msghdr msg{};
   msg.msg_iov = iov.data();
