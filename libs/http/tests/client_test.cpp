@@ -367,6 +367,19 @@ TEST(Client, ConcurrentCallsUseSeveralConnections) {
 namespace mercado::http {
 namespace {
 
+// POSTs `body` to 127.0.0.1:port with `deadline`.
+ClientResult upload(Client& client, std::uint16_t port, const std::string& body, std::chrono::milliseconds deadline) {
+  return testing::run<ClientResult>([&]() -> asio::awaitable<ClientResult> {
+    ClientRequest req;
+    req.method = Method::post;
+    req.url = "http://127.0.0.1:" + std::to_string(port) + "/upload";
+    req.body = body;
+    req.content_type = "application/octet-stream";
+    req.deadline = std::chrono::steady_clock::now() + deadline;
+    co_return co_await client.send(std::move(req));
+  });
+}
+
 // A request body far larger than the socket buffers: sent partly at once and the rest as the
 // server reads (write_now.hpp's slow path).
 TEST(Client, ALargeBodyToASlowServerIsSentWhole) {
@@ -398,14 +411,7 @@ TEST(Client, ALargeBodyToASlowServerIsSentWhole) {
     asio::write(s, asio::buffer(std::string_view("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")), ec);
   });
   Client client;
-  auto r = testing::run<ClientResult>([&]() -> asio::awaitable<ClientResult> {
-    ClientRequest req;
-    req.method = Method::post;
-    req.url = "http://127.0.0.1:" + std::to_string(port) + "/upload";
-    req.body = body;
-    req.content_type = "application/octet-stream";
-    co_return co_await client.send(std::move(req));
-  });
+  auto r = upload(client, port, body, 30s);
   server.join();
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->status, 204);
@@ -424,14 +430,7 @@ TEST(Client, TheDeadlineHoldsWhileASlowServerDoesNotTakeTheBody) {
     client_done.get_future().wait();  // reads nothing until the client has given up
   });
   Client client;
-  auto r = testing::run<ClientResult>([&]() -> asio::awaitable<ClientResult> {
-    ClientRequest req;
-    req.method = Method::post;
-    req.url = "http://127.0.0.1:" + std::to_string(port) + "/upload";
-    req.body = body;
-    req.deadline = std::chrono::steady_clock::now() + 300ms;
-    co_return co_await client.send(std::move(req));
-  });
+  auto r = upload(client, port, body, 300ms);
   client_done.set_value();
   server.join();
   ASSERT_FALSE(r);

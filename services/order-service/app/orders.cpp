@@ -186,24 +186,16 @@ asio::awaitable<Result<Orders::Placed>> Orders::place(std::string order_id, std:
     pending[i].metadata = metadata(traceparent);
   }
   auto saved = co_await es::save(store_, o);
-  if (!saved && saved.error().error.type == "duplicate-event-id") {
-    // Some of this request's event ids are stored, not all: the same order id with more items
-    // than it was placed with -- the key reused (below).
-    auto stored = co_await load(order_id);
-    if (stored && *stored && !same_order(**stored, address, items)) {
-      co_return std::unexpected(key_reused());
-    }
-  }
-  if (!saved) co_return fail(std::move(saved.error().error));
-  if (saved->replayed) {
-    // The same order id again (the same customer and Idempotency-Key): a retry of the same
-    // request, or the key reused for another order, which must not pass for a success.
+  // The same order id again (the same customer and Idempotency-Key): all of this request's
+  // event ids stored (replayed), or some of them (more items than the order was placed with).
+  // A retry of the same request, or the key reused for another order, which must not pass
+  // for a success.
+  if (saved ? saved->replayed : saved.error().error.type == "duplicate-event-id") {
     auto stored = co_await load(order_id);
     if (!stored) co_return fail(std::move(stored.error()));
-    if (*stored && !same_order(**stored, address, items)) {
-      co_return std::unexpected(key_reused());
-    }
+    if (*stored && !same_order(**stored, address, items)) co_return std::unexpected(key_reused());
   }
+  if (!saved) co_return fail(std::move(saved.error().error));
   const std::int64_t total = o.total();
   co_return Placed{saved->last_position, saved->replayed,
                    OrderView{std::move(order_id), std::move(customer_id), std::move(items), total, "PENDING", "",
