@@ -157,9 +157,12 @@ TEST_F(MercadoCliTest, UpRunsTheShopForDemoAndLoadgenRestartsADeadServiceAndStop
   }
   std::smatch same;
   ASSERT_TRUE(std::regex_search(
-      shown, same, std::regex(R"(the same POST again -> id (\S+) \(first was (\S+)\))")))
+      shown, same, std::regex(R"(the same POST again -> HTTP 202, id (\S+) \(first was (\S+)\))")))
       << shown;
   EXPECT_EQ(same[1].str(), same[2].str());
+  // ... and another order under that key is refused, placing nothing.
+  EXPECT_NE(shown.find("with that key -> HTTP 422"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("idempotency-key-reused"), std::string::npos) << shown;
 
   // `mercado loadgen`: a short closed-loop run whose every order is confirmed.
   Process load = mercado(with({"loadgen", "--clients", "2", "--duration", "2", "--warmup", "0"}),

@@ -60,19 +60,11 @@ int free_ports_below_ephemeral_range(int count) {
   throw std::runtime_error("no free ports below the ephemeral range");
 }
 
-Reply call(const std::string& method, const std::string& url, const std::string& body, const std::string& authorization,
-           const std::string& idempotency_key) {
+Reply send(http::ClientRequest request) {
   boost::asio::io_context ctx;
   http::Client client({.connect_timeout = 2s, .request_timeout = 20s});
-  http::ClientRequest r;
-  r.method = http::parse_method(method);
-  r.url = url;
-  r.body = body;
-  if (!body.empty()) r.content_type = "application/json";
-  if (!authorization.empty()) r.headers.add("Authorization", authorization);
-  if (!idempotency_key.empty()) r.headers.add("Idempotency-Key", idempotency_key);
   Reply out;
-  boost::asio::co_spawn(ctx, client.send(std::move(r)), [&](std::exception_ptr, http::ClientResult res) {
+  boost::asio::co_spawn(ctx, client.send(std::move(request)), [&](std::exception_ptr, http::ClientResult res) {
     if (!res) {
       out.error = res.error().message;
       return;
@@ -84,6 +76,18 @@ Reply call(const std::string& method, const std::string& url, const std::string&
   });
   ctx.run();
   return out;
+}
+
+Reply call(const std::string& method, const std::string& url, const std::string& body, const std::string& authorization,
+           const std::string& idempotency_key) {
+  http::ClientRequest r;
+  r.method = http::parse_method(method);
+  r.url = url;
+  r.body = body;
+  if (!body.empty()) r.content_type = "application/json";
+  if (!authorization.empty()) r.headers.add("Authorization", authorization);
+  if (!idempotency_key.empty()) r.headers.add("Idempotency-Key", idempotency_key);
+  return send(std::move(r));
 }
 
 Shop::Shop(ShopOptions options) : options_(std::move(options)) {

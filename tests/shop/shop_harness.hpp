@@ -28,6 +28,7 @@ struct Reply {
 int free_ports_below_ephemeral_range(int count);
 
 // One HTTP request on a private io_context (blocking).
+Reply send(mercado::http::ClientRequest request);
 Reply call(const std::string& method, const std::string& url, const std::string& body = {},
            const std::string& authorization = {}, const std::string& idempotency_key = {});
 

@@ -358,6 +358,106 @@ TEST_F(ShopTest, PreferencesOfAnUnknownUserAreNotFound) {
   EXPECT_EQ(shop_->call("GET", own, {}, c.auth).json.at("language").as_string(), "es");
 }
 
+TEST_F(ShopTest, LoginAnswersTheUsersId) {
+  bj::object reg{{"email", "login-id@example.com"}, {"password", "shop-test-1"}, {"name", "Ana"}};
+  auto u = shop_->call("POST", shop_->url("user-service") + "/users", bj::serialize(reg));
+  ASSERT_EQ(u.status, 201) << u.body;
+  auto t = shop_->call("POST", shop_->url("user-service") + "/auth/login",
+                       R"({"email":"Login-Id@example.com","password":"shop-test-1"})");
+  ASSERT_EQ(t.status, 200) << t.body;
+  EXPECT_EQ(t.json.at("user_id"), u.json.at("id")) << t.body;
+  // ... and that id is the one the token may read.
+  auto me = shop_->call("GET", shop_->url("user-service") + "/users/" + std::string(t.json.at("user_id").as_string()), {},
+                        "Bearer " + std::string(t.json.at("access_token").as_string()));
+  EXPECT_EQ(me.status, 200) << me.body;
+}
+
+// An Idempotency-Key names one request: empty, over-long or sent twice, it is refused (400)
+// before anything runs, on every kind of command that takes one.
+TEST_F(ShopTest, AnIdempotencyKeySentTwiceEmptyOrTooLongIsABadRequestAndChangesNothing) {
+  auto c = customer(1'000);
+  const std::string deposit_url = shop_->url("payment-service") + "/accounts/" + c.id + "/deposits";
+  bj::object order{{"customer_id", c.id}, {"items", items({{"p-2", 1}})}, {"address", "Calle Mayor 1, Madrid"}};
+  bj::object user{{"email", "twice@example.com"}, {"password", "shop-test-1"}, {"name", "Ana"}};
+  struct Command {
+    std::string url, body, auth;
+  };
+  const std::vector<Command> commands = {
+      {deposit_url, R"({"amount":700})", c.auth},
+      {shop_->url("order-service") + "/orders", bj::serialize(order), c.auth},
+      {shop_->url("user-service") + "/users", bj::serialize(user), ""},
+  };
+  const std::vector<std::vector<std::string>> bad_keys = {{"k-1", "k-2"}, {"k-1", "k-1"}, {""}, {std::string(256, 'k')}};
+  for (const auto& cmd : commands) {
+    for (const auto& keys : bad_keys) {
+      mercado::http::ClientRequest r;
+      r.method = mercado::http::Method::post;
+      r.url = cmd.url;
+      r.body = cmd.body;
+      r.content_type = "application/json";
+      if (!cmd.auth.empty()) r.headers.add("Authorization", cmd.auth);
+      for (const auto& k : keys) r.headers.add("Idempotency-Key", k);
+      auto res = send(std::move(r));
+      EXPECT_EQ(res.status, 400) << cmd.url << " with " << keys.size() << " key(s): " << res.body;
+      EXPECT_EQ(res.json.at("type").as_string(), "urn:mercado:problem:bad-request") << res.body;
+    }
+  }
+  EXPECT_EQ(shop_->balance(c), 1'000);
+  auto list = shop_->call("GET", shop_->url("order-service") + "/orders?customer_id=" + c.id, {}, c.auth);
+  EXPECT_EQ(list.json.as_array().size(), 0U) << list.body;
+  auto login = shop_->call("POST", shop_->url("user-service") + "/auth/login",
+                           R"({"email":"twice@example.com","password":"shop-test-1"})");
+  EXPECT_EQ(login.status, 401) << "no user was registered: " << login.body;
+}
+
+// The internal commands derive their ids from the order id: a retry (the same details)
+// answers what was done, and the order's id with other details is refused (409), the same
+// on all three, whether or not an Idempotency-Key comes with it.
+TEST_F(ShopTest, AnOrdersIdWithOtherDetailsIsAConflictOnEveryInternalCommand) {
+  auto c = customer(5'000);
+  const std::string order_id = "direct-order-1";
+  orders_.push_back(order_id);  // its payment counts as captured money
+  const auto& svc = shop_->service_auth();
+  const auto p2 = available("p-2");
+  struct Case {
+    std::string url, body, other;
+  };
+  const std::vector<Case> cases = {
+      {shop_->url("inventory-service") + "/reservations",
+       bj::serialize(bj::object{{"order_id", order_id}, {"items", items({{"p-2", 2}, {"p-1", 1}})}}),
+       bj::serialize(bj::object{{"order_id", order_id}, {"items", items({{"p-2", 1}, {"p-1", 1}})}})},
+      {shop_->url("payment-service") + "/payments",
+       bj::serialize(bj::object{{"order_id", order_id}, {"customer_id", c.id}, {"amount", 1'500}}),
+       bj::serialize(bj::object{{"order_id", order_id}, {"customer_id", c.id}, {"amount", 1'600}})},
+      {shop_->url("shipping-service") + "/shipments",
+       bj::serialize(bj::object{{"order_id", order_id}, {"address", "Calle Mayor 1, Madrid"}}),
+       bj::serialize(bj::object{{"order_id", order_id}, {"address", "Gran Via 2, Madrid"}})},
+  };
+  for (const auto& k : cases) {
+    auto first = shop_->call("POST", k.url, k.body, svc);
+    ASSERT_EQ(first.status, 201) << k.url << ": " << first.body;
+    auto retry = shop_->call("POST", k.url, k.body, svc);
+    EXPECT_EQ(retry.status, 201) << k.url << ": " << retry.body;
+    EXPECT_EQ(retry.json.at("id"), first.json.at("id")) << k.url;
+    auto other = shop_->call("POST", k.url, k.other, svc);
+    EXPECT_EQ(other.status, 409) << k.url << ": " << other.body;
+    auto keyed = shop_->call("POST", k.url, k.other, svc, "other-key");
+    EXPECT_EQ(keyed.status, 409) << k.url << ": " << keyed.body;
+  }
+  // The same quantities in another line order (or split in two lines) are the same reservation.
+  auto split = shop_->call(
+      "POST", cases[0].url,
+      bj::serialize(bj::object{{"order_id", order_id}, {"items", items({{"p-1", 1}, {"p-2", 1}, {"p-2", 1}})}}), svc);
+  EXPECT_EQ(split.status, 201) << split.body;
+  EXPECT_EQ(shop_->balance(c), 5'000 - 1'500);  // charged once
+  EXPECT_EQ(available("p-2"), p2 - 2);  // reserved once
+  // Undo it all, so that the products and the account are as they were.
+  EXPECT_EQ(shop_->call("DELETE", cases[0].url + "/res-" + order_id, {}, svc).status, 200);
+  EXPECT_EQ(shop_->call("POST", cases[1].url + "/pay-" + order_id + "/refund", {}, svc).status, 200);
+  EXPECT_EQ(shop_->call("DELETE", cases[2].url + "/shp-" + order_id, {}, svc).status, 200);
+  EXPECT_EQ(shop_->balance(c), 5'000);
+}
+
 TEST_F(ShopTest, OrderServiceKilledMidSagaFinishesTheSagaAfterRestart) {
   auto c = customer(10'000);
   shop_->signal("shipping-service", SIGSTOP);  // the saga will hang in ship_order

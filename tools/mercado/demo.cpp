@@ -180,7 +180,7 @@ asio::awaitable<int> demo(Shop& s) {
     co_return 1;
   }
   s.user_auth = "Bearer " + std::string(body(t).at("access_token").as_string());
-  say("  POST /auth/login -> a JWT for user %s\n", s.user_id);
+  say("  POST /auth/login -> a JWT for user %s\n", std::string(body(t).at("user_id").as_string()));
   const std::string deposit = R"({"amount":10000})";
   auto d = co_await s.call(http::Method::post, url_of(s.o, "payment-service") + "/accounts/" + s.user_id + "/deposits",
                            deposit, s.user_auth, "demo-deposit-" + s.user_id);
@@ -210,8 +210,18 @@ asio::awaitable<int> demo(Shop& s) {
   again_req["address"] = madrid;
   auto again = co_await s.call(http::Method::post, url_of(s.o, "order-service") + "/orders", bj::serialize(again_req),
                                s.user_auth, key);
-  say("  the same POST again -> id %s (first was %s)\n",
-      again ? std::string(body(again).at("id").as_string()) : std::string("?"), first);
+  const bj::value again_body = body(again);
+  const std::string again_id = again_body.is_object() && again_body.as_object().contains("id")
+                                   ? std::string(again_body.at("id").as_string())
+                                   : std::string("?");
+  say("  the same POST again -> %s, id %s", again ? "HTTP " + std::to_string(again->status) : show(again), again_id);
+  say(" (first was %s): %s\n", first, again_id == first ? "the same order, charged once" : "ANOTHER ORDER");
+  // The key names one request: another order under it is refused, and nothing is placed.
+  again_req["items"] = items("p-2", 3);
+  auto other = co_await s.call(http::Method::post, url_of(s.o, "order-service") + "/orders", bj::serialize(again_req),
+                               s.user_auth, key);
+  say("  another order (3 x yerba) with that key -> %s\n", show(other));
+  co_await balance(s);
   say("\nDone. Metrics: %s/metrics (orders_*_total, saga_*); traces in the JSON logs.\n", url_of(s.o, "order-service"));
   co_return 0;
 }

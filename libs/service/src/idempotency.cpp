@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include <boost/beast/core/string.hpp>
+
 #include <mercado/http/problem.hpp>
 #include <mercado/storage/errors.hpp>
 
@@ -67,16 +69,27 @@ http::Response replay(const http::Request& req, Stored s, const std::string& fp)
 
 }  // namespace
 
+Result<std::optional<std::string_view>> idempotency_key(const http::Request& req) {
+  std::optional<std::string_view> key;
+  for (const auto& h : req.headers()) {
+    if (!boost::beast::iequals(h.name, "Idempotency-Key")) continue;
+    if (key) return fail(Errc::invalid_argument, "send one Idempotency-Key header, not several");
+    key = h.value;
+  }
+  if (key && (key->empty() || key->size() > 255)) {
+    return fail(Errc::invalid_argument, "Idempotency-Key must be 1 to 255 characters");
+  }
+  return key;
+}
+
 boost::asio::awaitable<http::Response> idempotent(storage::Database& db, const http::Request& req, Command command) {
-  auto key_header = req.header("Idempotency-Key");
-  if (!key_header) {
+  auto key_header = idempotency_key(req);
+  if (!key_header) co_return http::problem(req, key_header.error());
+  if (!*key_header) {
     auto r = co_await db.transaction([&](storage::Tx& tx) { return command(tx); });
     co_return r ? std::move(*r) : http::problem(req, r.error());
   }
-  const std::string key(*key_header);
-  if (key.empty() || key.size() > 255) {
-    co_return http::problem(req, Error(Errc::invalid_argument, "Idempotency-Key must be 1 to 255 characters"));
-  }
+  const std::string key(**key_header);
   const std::string fp = fingerprint(req);
   const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::system_clock::now().time_since_epoch()).count();

@@ -61,7 +61,8 @@ BOOST_DESCRIBE_STRUCT(CommitResult, (), (committed, failed))
 void register_routes(mercado::service::App& app, mercado::service::Backend& backend, mercado::service::Security& security,
                      http::OpenApi& openapi) {
   auto& r = app.router();
-  // stock_reservations_total{outcome}: reserved, insufficient_stock, unknown_product, released, committed
+  // stock_reservations_total{outcome}: reserved, insufficient_stock, unknown_product, conflict (the order's
+  // reservation was released, or holds other items), error; released, committed
   auto* reservations = &app.metrics().counter("stock_reservations_total", "Reservation requests by outcome", {"outcome"});
   auto& db = backend.db();
   const auto& verifier = security.verifier();
@@ -87,15 +88,20 @@ void register_routes(mercado::service::App& app, mercado::service::Backend& back
     std::vector<domain::Line> lines;
     for (const auto& i : in->items) lines.push_back({i.product_id, i.quantity});
     const std::string tp = req.trace().traceparent();
+    std::string refused;  // the problem type when the reservation was refused
     auto res = co_await mercado::service::idempotent(db, req, [&](Tx& tx) -> Result<http::Response> {
       auto v = app::reserve(tx, backend.outbox(), in->order_id, lines, tp);
-      if (!v) return mercado::fail(std::move(v.error()));
+      if (!v) {
+        refused = v.error().type;
+        return mercado::fail(std::move(v.error()));
+      }
       return http::json_response(201, *v);
     });
-    const char* outcome = res.status == 201 ? "reserved"
-                          : res.status == 409 ? "insufficient_stock"
-                          : res.status == 422 ? "unknown_product"
-                                              : "error";
+    const char* outcome = res.status == 201                 ? "reserved"
+                          : refused == "insufficient-stock" ? "insufficient_stock"
+                          : refused == "unknown-product"    ? "unknown_product"
+                          : res.status == 409               ? "conflict"
+                                                            : "error";
     reservations->with({outcome}).inc();
     co_return res;
   }, "Reserves the stock of an order: all lines or none");
@@ -168,7 +174,7 @@ void register_routes(mercado::service::App& app, mercado::service::Backend& back
   openapi.describe(http::Method::post, "/reservations",
                    {.request = http::schema_of<ReserveRequest>(), .response = http::schema_of<app::ReservationView>(),
                     .status = 201, .bearer = true, .parameters = {http::idempotency_key_header()},
-                    .errors = {{409, "Insufficient stock (nothing is reserved), or the order's reservation was released"},
+                    .errors = {{409, "Insufficient stock (nothing is reserved), or the order's reservation was released or holds other items"},
                                {422, "An unknown product, or the Idempotency-Key reused"}}});
   for (auto m : {http::Method::get, http::Method::delete_}) {
     openapi.describe(m, "/reservations/{id}",

@@ -4,7 +4,8 @@
 //   GET    /products/{id}              404 when unknown
 //   POST   /reservations {order_id, items:[{product_id, quantity}]}  (service token)
 //          201 {id, order_id, items, status: RESERVED}; 409 insufficient-stock (nothing
-//          reserved); 422 unknown-product; one reservation per order; Idempotency-Key
+//          reserved); 422 unknown-product; one reservation per order (the same order id
+//          again: the reservation if the items are the same, else 409); Idempotency-Key
 //   GET    /reservations/{id}          (service token)
 //   DELETE /reservations/{id}          release (idempotent); 409 once committed
 //   POST   /reservations/{id}/commit   reserved -> shipped (idempotent); 409 once released

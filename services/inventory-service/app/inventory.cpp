@@ -1,5 +1,7 @@
 #include "app/inventory.hpp"
 
+#include <algorithm>
+
 #include <mercado/core/clock.hpp>
 #include <mercado/json/codec.hpp>
 
@@ -110,6 +112,13 @@ Result<ReservationView> reserve(storage::Tx& tx, const mercado::messaging::Outbo
     if ((*existing)->status == to_string(domain::ReservationStatus::released)) {
       return fail(Errc::conflict, "the reservation of order " + std::string(order_id) + " was released");
     }
+    // A retry has the same lines (the saga sends them again); other lines are another
+    // request under this order's id, refused like a payment with other details.
+    const auto& had = (*existing)->items;
+    const bool same = std::equal(had.begin(), had.end(), norm->begin(), norm->end(), [](const auto& a, const auto& b) {
+      return a.product_id == b.product_id && a.quantity == b.quantity;
+    });
+    if (!same) return fail(Errc::conflict, "order " + std::string(order_id) + " was already reserved with other items");
     return **existing;
   }
   for (const auto& line : *norm) {

@@ -6,6 +6,7 @@
 #include <mercado/core/uuid.hpp>
 #include <mercado/http/json_body.hpp>
 #include <mercado/http/problem.hpp>
+#include <mercado/service/idempotency.hpp>
 #include <mercado/json/rules.hpp>
 
 namespace order::api {
@@ -80,11 +81,9 @@ void register_routes(mercado::service::App& app, Dependencies deps, http::OpenAp
     std::vector<app::ItemView> items;
     for (const auto& i : in->items) items.push_back({i.product_id, i.quantity, prices->at(i.product_id)});
 
-    auto key = req.header("Idempotency-Key");
-    if (key && (key->empty() || key->size() > 255)) {
-      co_return http::problem(req, Error(Errc::invalid_argument, "Idempotency-Key must be 1 to 255 characters"));
-    }
-    const std::string order_id = key ? order_id_for_key(in->customer_id, *key) : mercado::core::new_uuid();
+    auto key = mercado::service::idempotency_key(req);
+    if (!key) co_return http::problem(req, key.error());
+    const std::string order_id = *key ? order_id_for_key(in->customer_id, **key) : mercado::core::new_uuid();
     auto placed = co_await deps.orders.place(order_id, in->customer_id, in->address, std::move(items), req.trace().traceparent());
     if (!placed) {
       co_return http::problem(req, placed.error());

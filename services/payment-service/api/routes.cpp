@@ -2,6 +2,7 @@
 
 #include <mercado/http/json_body.hpp>
 #include <mercado/http/problem.hpp>
+#include <mercado/service/idempotency.hpp>
 
 namespace payment::api {
 
@@ -47,9 +48,9 @@ void register_routes(mercado::service::App& app, app::Payments& payments, mercad
     if (auto denied = auth::require_owner_or_service(req, verifier, customer)) co_return *denied;
     auto in = http::read_json<DepositRequest>(req);
     if (!in) co_return http::problem(req, in.error());
-    const std::string key(req.header("Idempotency-Key").value_or(""));
-    if (key.size() > 255) co_return http::problem(req, Error(Errc::invalid_argument, "Idempotency-Key too long"));
-    auto a = co_await payments.deposit(customer, in->amount, key, req.trace().traceparent());
+    auto key = mercado::service::idempotency_key(req);
+    if (!key) co_return http::problem(req, key.error());
+    auto a = co_await payments.deposit(customer, in->amount, std::string(key->value_or("")), req.trace().traceparent());
     if (!a) co_return http::problem(req, a.error());
     co_return http::json_response(201, *a);
   }, "Deposits money into a customer's account");

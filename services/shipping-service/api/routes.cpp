@@ -69,7 +69,7 @@ void register_routes(mercado::service::App& app, mercado::service::Backend& back
   openapi.describe(http::Method::post, "/shipments",
                    {.request = http::schema_of<CreateShipment>(), .response = http::schema_of<app::ShipmentView>(),
                     .status = 201, .bearer = true, .parameters = {http::idempotency_key_header()},
-                    .errors = {{409, "The order's shipment was cancelled"},
+                    .errors = {{409, "The order's shipment was cancelled, or goes to another address"},
                                {422, "A region we do not ship to (shipping-refused), or the Idempotency-Key reused"}}});
   openapi.describe(http::Method::delete_, "/shipments/{id}", {.response = http::schema_of<app::ShipmentView>(), .bearer = true});
   openapi.describe(http::Method::get, "/shipments/{id}", {.response = http::schema_of<app::ShipmentView>(), .bearer = true});

@@ -42,6 +42,9 @@ Result<ShipmentView> create_shipment(storage::Tx& tx, const mercado::messaging::
     if ((*existing)->status == to_string(domain::ShipmentStatus::cancelled)) {
       return fail(Errc::conflict, "the shipment of order " + std::string(order_id) + " was cancelled");
     }
+    if ((*existing)->address != address) {
+      return fail(Errc::conflict, "order " + std::string(order_id) + " was already shipped to another address");
+    }
     return **existing;
   }
   const auto now = mercado::core::unix_millis();

@@ -32,8 +32,9 @@ struct TokenView {
   std::string access_token;
   std::string token_type;
   std::int64_t expires_in = 0;
+  std::string user_id;  // the token's subject, so a client that logs in knows whose /users/{id} it may use
 };
-BOOST_DESCRIBE_STRUCT(TokenView, (), (access_token, token_type, expires_in))
+BOOST_DESCRIBE_STRUCT(TokenView, (), (access_token, token_type, expires_in, user_id))
 
 Error invalid_credentials() {
   Error e(Errc::unauthenticated, "invalid email or password");
@@ -86,7 +87,7 @@ void register_routes(mercado::service::App& app, mercado::service::Backend& back
     claims["email"] = domain::normalize_email(in->email);
     auto token = security.issuer().issue((*creds)->id, claims);
     if (!token) co_return http::problem(req, token.error());
-    co_return http::json_response(200, TokenView{*token, "Bearer", security.issuer().ttl().count()});
+    co_return http::json_response(200, TokenView{*token, "Bearer", security.issuer().ttl().count(), (*creds)->id});
   }, "Logs in: a JWT (HS256) for the user");
 
   r.get("/users/{id}", [&db, &security](http::Request& req) -> awaitable<http::Response> {

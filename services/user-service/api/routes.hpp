@@ -2,7 +2,7 @@
 // user-service HTTP API.
 //   POST /users {email, password, name}      -> 201 {id, email, name}; 409 email-taken;
 //                                               400 listing every invalid field; Idempotency-Key
-//   POST /auth/login {email, password}       -> 200 {access_token, token_type: "Bearer", expires_in};
+//   POST /auth/login {email, password}       -> 200 {access_token, token_type: "Bearer", expires_in, user_id};
 //                                               401 invalid-credentials
 //   GET  /users/{id}                         -> 200 {id, email, name}        (the token's owner)
 //   GET  /users/{id}/profile, PUT /users/{id}/profile {name, address?, phone?}   (owner)

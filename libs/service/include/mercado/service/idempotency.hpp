@@ -14,11 +14,13 @@
 //   one key: one commits, the other's transaction rolls back on the key's uniqueness and it
 //   returns the stored response -- the effect happens once.
 // - The same key with another request (method, path or body differ): 422.
+// - An empty, over-long or repeated key header: 400, nothing runs (idempotency_key()).
 // Keys are kept: nothing expires them yet (a saga that resumes runs its steps again with
 // their keys and relies on the callee still knowing them; docs/saga.md). Each key costs one
 // row in `idempotency_keys`.
 
 #include <functional>
+#include <optional>
 #include <span>
 
 #include <boost/asio/awaitable.hpp>
@@ -34,6 +36,10 @@ namespace mercado::service {
 std::span<const storage::Migration> idempotency_migrations();
 
 using Command = std::function<Result<http::Response>(storage::Tx&)>;
+
+// The request's Idempotency-Key: nullopt when absent; invalid_argument (400) when it is
+// empty, longer than 255 characters, or sent more than once (two keys name no one request).
+Result<std::optional<std::string_view>> idempotency_key(const http::Request& req);
 
 boost::asio::awaitable<http::Response> idempotent(storage::Database& db, const http::Request& req, Command command);
 
