@@ -410,6 +410,32 @@ TEST_F(ShopTest, AnIdempotencyKeySentTwiceEmptyOrTooLongIsABadRequestAndChangesN
   EXPECT_EQ(login.status, 401) << "no user was registered: " << login.body;
 }
 
+// Keys are kept for --dedupe-retention-hours (here 1.8 s) and then forgotten: the key
+// reused for another request is refused within the window, and runs after it.
+TEST_F(ShopTest, IdempotencyKeysAreForgottenAfterTheRetention) {
+  shop_.reset();
+  shop_.emplace(ShopOptions{.all = {{"DEDUPE_RETENTION_HOURS", "0.0005"}}});
+  stock_before_ = shop_->stock_totals();
+  const std::string url = shop_->url("user-service") + "/users";
+  const std::string ana = R"({"email":"ana.window@example.com","password":"shop-test-1","name":"Ana"})";
+  const std::string eva = R"({"email":"eva.window@example.com","password":"shop-test-1","name":"Eva"})";
+  auto first = shop_->call("POST", url, ana, {}, "window-key");
+  ASSERT_EQ(first.status, 201) << first.body;
+  EXPECT_EQ(shop_->call("POST", url, ana, {}, "window-key").status, 201);  // a replay
+  auto reused = shop_->call("POST", url, eva, {}, "window-key");
+  EXPECT_EQ(reused.status, 422) << reused.body;
+  Reply later;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  do {
+    std::this_thread::sleep_for(100ms);
+    later = shop_->call("POST", url, eva, {}, "window-key");
+  } while (later.status == 422 && std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(later.status, 201) << "the key was not forgotten: " << later.body;
+  // The key now names the second request: it replays that one and refuses the first.
+  EXPECT_EQ(shop_->call("POST", url, eva, {}, "window-key").status, 201);
+  EXPECT_EQ(shop_->call("POST", url, ana, {}, "window-key").status, 422);
+}
+
 // The internal commands derive their ids from the order id: a retry (the same details)
 // answers what was done, and the order's id with other details is refused (409), the same
 // on all three, whether or not an Idempotency-Key comes with it.

@@ -47,6 +47,11 @@ Config::Config(std::string service_name, std::string description)
   a.add_option("--data-dir", options_.data_dir,
                "Directory for the default SQLite database and bus files")
       ->envname("DATA_DIR");
+  a.add_option("--dedupe-retention-hours", options_.dedupe_retention_hours,
+               "Hours idempotency keys and inbox records are kept; a retry or redelivery after that is not "
+               "recognised (0 = keep them for ever)")
+      ->envname("DEDUPE_RETENTION_HOURS")
+      ->check(CLI::NonNegativeNumber);
   a.add_option("--ready-file", options_.ready_file,
                "File written with the base URL once the service serves (for launchers)")
       ->envname("READY_FILE");

@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <mutex>
 
@@ -107,6 +108,16 @@ Result<std::unique_ptr<Backend>> Backend::open(App& app, BackendOptions options)
   b->relay_ = messaging::OutboxRelay::start(b->db_, b->bus_, *b->outbox_, app.runtime().context(0).get_executor(),
                                             {.relay_id = o.instance_id});
 
+  // Deduplication records older than the retention go, hourly -- or twice per retention
+  // when that is shorter (a short window is for tests and demos).
+  const std::chrono::milliseconds retention(static_cast<std::int64_t>(o.dedupe_retention_hours * 3'600'000.0));
+  const auto every = std::clamp<std::chrono::milliseconds>(retention / 2, std::chrono::milliseconds(100),
+                                                           std::chrono::hours(1));
+  b->housekeeper_ = Housekeeper::start(b->db_, app.runtime().context(0).get_executor(),
+                                       {.retention = retention,
+                                        .every = every,
+                                        .first_after = std::min<std::chrono::milliseconds>(every, std::chrono::seconds(10))});
+
   auto* raw = b.get();
   register_database_metrics(raw->db_);
   app.readiness().add("database", [raw]() -> asio::awaitable<Result<void>> {
@@ -125,6 +136,7 @@ Result<std::unique_ptr<Backend>> Backend::open(App& app, BackendOptions options)
   // Shutdown, in this order (hooks run last-registered first): subscriptions, relay, bus.
   app.on_shutdown([raw]() -> asio::awaitable<void> { co_await raw->bus_->close(); });
   app.on_shutdown([raw]() -> asio::awaitable<void> { co_await raw->relay_->stop(); });
+  app.on_shutdown([raw]() -> asio::awaitable<void> { co_await raw->housekeeper_->stop(); });
   app.on_shutdown([raw]() -> asio::awaitable<void> {
     std::vector<std::shared_ptr<messaging::Subscription>> subs;
     {

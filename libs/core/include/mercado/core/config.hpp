@@ -31,6 +31,7 @@ struct ServiceOptions {
   std::string otlp_endpoint;                // --otlp-endpoint / OTEL_EXPORTER_OTLP_ENDPOINT
   std::string ready_file;                   // --ready-file / READY_FILE: written with the URL once serving
   std::string data_dir = ".";               // --data-dir / DATA_DIR: default home of SQLite files
+  double dedupe_retention_hours = 168;      // --dedupe-retention-hours / DEDUPE_RETENTION_HOURS (0 = forever)
 
   std::chrono::milliseconds shutdown_grace() const {
     return std::chrono::milliseconds(static_cast<std::int64_t>(shutdown_grace_seconds * 1000));

@@ -5,6 +5,8 @@
 //   - the event bus: BROKER_URL, default sqlite://<DATA_DIR>/bus.db
 //   - an outbox relay publishing what the service's transactions stored
 //   - readiness checks "database" and "bus"; shutdown hooks closing all of it in order
+//   - housekeeping: idempotency keys and inbox records older than --dedupe-retention-hours
+//     are deleted (service::Housekeeper)
 //
 //   auto backend = service::Backend::open(app, {.migrations = kShippingMigrations});
 //   if (!backend) { log::error(...); return 1; }
@@ -26,6 +28,7 @@
 #include <mercado/messaging/inbox.hpp>
 #include <mercado/messaging/outbox.hpp>
 #include <mercado/service/app.hpp>
+#include <mercado/service/housekeeping.hpp>
 #include <mercado/storage/database.hpp>
 #include <mercado/storage/migrations.hpp>
 
@@ -77,6 +80,7 @@ class Backend {
   std::shared_ptr<messaging::EventBus> bus_;
   std::unique_ptr<messaging::Outbox> outbox_;
   std::shared_ptr<messaging::OutboxRelay> relay_;
+  std::shared_ptr<Housekeeper> housekeeper_;
   std::vector<std::shared_ptr<messaging::Subscription>> subscriptions_;
   std::mutex mutex_;
 };

@@ -15,9 +15,9 @@
 //   returns the stored response -- the effect happens once.
 // - The same key with another request (method, path or body differ): 422.
 // - An empty, over-long or repeated key header: 400, nothing runs (idempotency_key()).
-// Keys are kept: nothing expires them yet (a saga that resumes runs its steps again with
-// their keys and relies on the callee still knowing them; docs/saga.md). Each key costs one
-// row in `idempotency_keys`.
+// Each key costs one row in `idempotency_keys`, kept for --dedupe-retention-hours (7 days by
+// default) and then deleted by service::Housekeeper: a retry after that runs again (a saga
+// that resumes runs its steps again with their keys; docs/saga.md).
 
 #include <functional>
 #include <optional>
