@@ -96,6 +96,17 @@ TEST_F(ShopTest, HappyPathConfirmsTakesStockAndMoneyAndShips) {
   EXPECT_EQ(list.json.as_array().size(), 1U);
   auto metrics = shop_->call("GET", shop_->url("order-service") + "/metrics");
   EXPECT_NE(metrics.body.find("orders_confirmed_total 1"), std::string::npos);
+  // The saga's data: the order as placed, and each step's answer under its own name.
+  auto saga = shop_->call("GET", shop_->url("order-service") + "/sagas/" + id, {}, shop_->service_auth());
+  ASSERT_EQ(saga.status, 200) << saga.body;
+  const auto& data = saga.json.at("data").as_object();
+  EXPECT_EQ(data.at("order_id").as_string(), id) << saga.body;
+  EXPECT_EQ(data.at("items").as_array().at(0).at("price").as_int64(), 899) << saga.body;  // the order's, priced
+  EXPECT_EQ(data.at("reservation").at("id").as_string(), "res-" + id) << saga.body;
+  EXPECT_EQ(data.at("payment").at("id").as_string(), "pay-" + id) << saga.body;
+  EXPECT_EQ(data.at("payment").at("amount").as_int64(), 3397) << saga.body;
+  EXPECT_EQ(data.at("shipment").at("id").as_string(), "shp-" + id) << saga.body;
+  EXPECT_FALSE(data.contains("id")) << saga.body;
 }
 
 // POST /orders answers with the order as the read model stores it (built from the request

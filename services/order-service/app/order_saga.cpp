@@ -47,10 +47,13 @@ std::string refusal(const http::ClientResponse& r, std::string_view service) {
   return slug + ": " + detail;
 }
 
-// One downstream call of a step (or compensation) and what it means for the saga.
+// One downstream call of a step (or compensation) and what it means for the saga. A step's
+// answer is kept in the saga's data under `output` ("reservation", "payment", "shipment"):
+// merged at the top level, the callees' `id`s and `status`es would overwrite each other and
+// the reservation's `items` the order's. A compensation passes an empty `output`.
 asio::awaitable<StepResult> call(resilience::ServiceClient& service, mercado::auth::ServiceToken& token,
                                  const StepContext& ctx, http::Method method, std::string path, std::string body,
-                                 bool not_found_is_done) {
+                                 bool not_found_is_done, std::string output = {}) {
   http::ClientRequest req;
   req.method = method;
   req.url = std::move(path);
@@ -70,7 +73,10 @@ asio::awaitable<StepResult> call(resilience::ServiceClient& service, mercado::au
   if (r->ok()) {
     boost::system::error_code ec;
     auto v = json::parse(r->body, ec);
-    co_return StepResult::ok(!ec && v.is_object() ? v.as_object() : json::object{});
+    if (output.empty() || ec || !v.is_object()) co_return StepResult::ok();
+    json::object out;
+    out[output] = std::move(v);
+    co_return StepResult::ok(std::move(out));
   }
   if (r->status == 404 && not_found_is_done) co_return StepResult::ok();
   if (r->status >= 500 || r->status == 429 || r->status == 408) {
@@ -139,7 +145,8 @@ saga::Definition order_saga(Orders& orders, Downstreams d, const ReservationComm
           items.push_back(json::object{{"product_id", i.at("product_id")}, {"quantity", i.at("quantity")}});
         }
         std::string body = json::serialize(json::object{{"order_id", ctx.data.at("order_id")}, {"items", std::move(items)}});
-        co_return co_await call(d.inventory, d.token, ctx, http::Method::post, "/reservations", std::move(body), false);
+        co_return co_await call(d.inventory, d.token, ctx, http::Method::post, "/reservations", std::move(body), false,
+                                "reservation");
       },
       [d](const StepContext& ctx) -> asio::awaitable<StepResult> {
         co_return co_await call(d.inventory, d.token, ctx, http::Method::delete_,
@@ -152,7 +159,8 @@ saga::Definition order_saga(Orders& orders, Downstreams d, const ReservationComm
         std::string body = json::serialize(json::object{{"order_id", ctx.data.at("order_id")},
                                                         {"customer_id", ctx.data.at("customer_id")},
                                                         {"amount", ctx.data.at("total")}});
-        co_return co_await call(d.payment, d.token, ctx, http::Method::post, "/payments", std::move(body), false);
+        co_return co_await call(d.payment, d.token, ctx, http::Method::post, "/payments", std::move(body), false,
+                                "payment");
       },
       [d](const StepContext& ctx) -> asio::awaitable<StepResult> {
         co_return co_await call(d.payment, d.token, ctx, http::Method::post,
@@ -164,7 +172,8 @@ saga::Definition order_saga(Orders& orders, Downstreams d, const ReservationComm
       [d](const StepContext& ctx) -> asio::awaitable<StepResult> {
         std::string body =
             json::serialize(json::object{{"order_id", ctx.data.at("order_id")}, {"address", ctx.data.at("address")}});
-        co_return co_await call(d.shipping, d.token, ctx, http::Method::post, "/shipments", std::move(body), false);
+        co_return co_await call(d.shipping, d.token, ctx, http::Method::post, "/shipments", std::move(body), false,
+                                "shipment");
       },
       [d](const StepContext& ctx) -> asio::awaitable<StepResult> {
         co_return co_await call(d.shipping, d.token, ctx, http::Method::delete_,
