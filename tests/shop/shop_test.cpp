@@ -421,11 +421,11 @@ TEST_F(ShopTest, AnIdempotencyKeySentTwiceEmptyOrTooLongIsABadRequestAndChangesN
   EXPECT_EQ(login.status, 401) << "no user was registered: " << login.body;
 }
 
-// Keys are kept for --dedupe-retention-hours (here 1.8 s) and then forgotten: the key
+// Keys are kept for --dedupe-retention-hours (here 3.6 s) and then forgotten: the key
 // reused for another request is refused within the window, and runs after it.
 TEST_F(ShopTest, IdempotencyKeysAreForgottenAfterTheRetention) {
   shop_.reset();
-  shop_.emplace(ShopOptions{.all = {{"DEDUPE_RETENTION_HOURS", "0.0005"}}});
+  shop_.emplace(ShopOptions{.all = {{"DEDUPE_RETENTION_HOURS", "0.001"}}});
   stock_before_ = shop_->stock_totals();
   const std::string url = shop_->url("user-service") + "/users";
   const std::string ana = R"({"email":"ana.window@example.com","password":"shop-test-1","name":"Ana"})";
@@ -487,6 +487,8 @@ TEST_F(ShopTest, AnOrdersIdWithOtherDetailsIsAConflictOnEveryInternalCommand) {
       bj::serialize(bj::object{{"order_id", order_id}, {"items", items({{"p-1", 1}, {"p-2", 1}, {"p-2", 1}})}}), svc);
   EXPECT_EQ(split.status, 201) << split.body;
   EXPECT_EQ(shop_->balance(c), 5'000 - 1'500);  // charged once
+  auto metrics = shop_->call("GET", shop_->url("inventory-service") + "/metrics");
+  EXPECT_NE(metrics.body.find("stock_reservations_total{outcome=\"conflict\"} 2"), std::string::npos) << metrics.body;
   EXPECT_EQ(available("p-2"), p2 - 2);  // reserved once
   // Undo it all, so that the products and the account are as they were.
   EXPECT_EQ(shop_->call("DELETE", cases[0].url + "/res-" + order_id, {}, svc).status, 200);

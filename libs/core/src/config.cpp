@@ -51,7 +51,7 @@ Config::Config(std::string service_name, std::string description)
                "Hours idempotency keys and inbox records are kept; a retry or redelivery after that is not "
                "recognised (0 = keep them for ever)")
       ->envname("DEDUPE_RETENTION_HOURS")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0.0, 876000.0));  // up to a hundred years
   a.add_option("--ready-file", options_.ready_file,
                "File written with the base URL once the service serves (for launchers)")
       ->envname("READY_FILE");

@@ -133,7 +133,8 @@ Result<std::unique_ptr<Backend>> Backend::open(App& app, BackendOptions options)
     if (raw->bus_->healthy()) return {};
     return fail(Errc::unavailable, "the event bus is not connected");
   });
-  // Shutdown, in this order (hooks run last-registered first): subscriptions, relay, bus.
+  // Shutdown, in this order (hooks run last-registered first): subscriptions, housekeeper,
+  // relay, bus.
   app.on_shutdown([raw]() -> asio::awaitable<void> { co_await raw->bus_->close(); });
   app.on_shutdown([raw]() -> asio::awaitable<void> { co_await raw->relay_->stop(); });
   app.on_shutdown([raw]() -> asio::awaitable<void> { co_await raw->housekeeper_->stop(); });

@@ -2,12 +2,12 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <mercado/core/clock.hpp>
+#include <mercado/core/notifier.hpp>
 #include <mercado/observability/log.hpp>
 #include <mercado/service/housekeeping.hpp>
 
@@ -30,6 +30,7 @@ constexpr const char* kPurgeInbox =
 asio::awaitable<Result<std::int64_t>> purge_in_batches(storage::Database& db, const char* sql,
                                                        std::int64_t cutoff_ms, std::int64_t batch,
                                                        const std::atomic<bool>* stop = nullptr) {
+  if (batch <= 0) co_return fail(Errc::invalid_argument, "the purge batch must be positive");
   std::int64_t total = 0;
   while (stop == nullptr || !stop->load()) {
     auto n =
@@ -59,13 +60,13 @@ struct Housekeeper::State {
   HousekeepingOptions options;
   asio::steady_timer timer;  // used on its executor only
   std::atomic<bool> stopping{false};
-  asio::steady_timer done;  // cancelled when the loop has ended
-  bool finished = false;    // on the executor only
+  std::atomic<bool> finished{false};  // the loop has ended (or never started)
+  core::Notifier finished_notifier;
   std::atomic<std::uint64_t> passes{0};
   std::atomic<std::uint64_t> deleted{0};
 
   State(std::shared_ptr<storage::Database> d, asio::any_io_executor ex, HousekeepingOptions o)
-      : db(std::move(d)), options(o), timer(ex), done(ex, asio::steady_timer::time_point::max()) {}
+      : db(std::move(d)), options(o), timer(std::move(ex)) {}
 
   asio::awaitable<void> pass() {
     const std::int64_t cutoff =
@@ -96,8 +97,6 @@ struct Housekeeper::State {
       co_await pass();
       wait = options.every;
     }
-    finished = true;
-    done.cancel();
   }
 };
 
@@ -105,9 +104,16 @@ std::shared_ptr<Housekeeper> Housekeeper::start(std::shared_ptr<storage::Databas
                                                 asio::any_io_executor executor,
                                                 HousekeepingOptions options) {
   auto state = std::make_shared<State>(std::move(db), executor, options);
-  if (options.retention > std::chrono::milliseconds::zero()) {
+  if (options.retention > std::chrono::milliseconds::zero() && options.batch > 0) {
+    // The completion handler marks the end however the loop ended (an exception too), so
+    // that stop() never waits for a loop that is gone.
     asio::co_spawn(
-        executor, [state]() -> asio::awaitable<void> { co_await state->loop(); }, asio::detached);
+        executor, [state]() -> asio::awaitable<void> { co_await state->loop(); },
+        [state](std::exception_ptr e) {
+          if (e) log::error("housekeeping: the loop ended with an exception");
+          state->finished = true;
+          state->finished_notifier.notify_all();
+        });
   } else {
     state->finished = true;  // nothing to purge: no loop
   }
@@ -116,16 +122,15 @@ std::shared_ptr<Housekeeper> Housekeeper::start(std::shared_ptr<storage::Databas
 
 asio::awaitable<void> Housekeeper::stop() {
   auto state = state_;
-  state->stopping.store(true);
-  // The timers belong to the loop's executor: cancel and wait there.
-  co_await asio::co_spawn(
-      state->timer.get_executor(),
-      [state]() -> asio::awaitable<void> {
-        state->timer.cancel();
-        while (!state->finished)
-          co_await state->done.async_wait(asio::as_tuple(asio::use_awaitable));
-      },
-      asio::use_awaitable);
+  state->stopping = true;
+  // The timer belongs to the loop's executor: cancel it there (a loop between passes wakes
+  // and sees `stopping`; one in a pass stops after its current batch).
+  asio::post(state->timer.get_executor(), [state] { state->timer.cancel(); });
+  while (true) {
+    const auto seen = state->finished_notifier.generation();
+    if (state->finished) break;
+    co_await state->finished_notifier.wait(seen, std::chrono::hours(1));
+  }
 }
 
 std::uint64_t Housekeeper::passes() const noexcept {

@@ -114,7 +114,9 @@ Result<ReservationView> reserve(storage::Tx& tx, const mercado::messaging::Outbo
     }
     // A retry has the same lines (the saga sends them again); other lines are another
     // request under this order's id, refused like a payment with other details.
-    const auto& had = (*existing)->items;
+    // (Sorted here as normalize() sorts: the database's ORDER BY follows its collation.)
+    auto had = (*existing)->items;
+    std::sort(had.begin(), had.end(), [](const auto& a, const auto& b) { return a.product_id < b.product_id; });
     const bool same = std::equal(had.begin(), had.end(), norm->begin(), norm->end(), [](const auto& a, const auto& b) {
       return a.product_id == b.product_id && a.quantity == b.quantity;
     });

@@ -73,6 +73,8 @@ void register_routes(mercado::service::App& app, Dependencies deps, http::OpenAp
     if (!auth::is_service(*claims)) {
       if (auto denied = auth::require_subject(req, *claims, in->customer_id)) co_return *denied;
     }
+    auto key = mercado::service::idempotency_key(req);  // refused before any call is made
+    if (!key) co_return http::problem(req, key.error());
     // Price every product once, from the catalogue (recently seen prices are kept).
     std::vector<std::string> products;
     for (const auto& item : in->items) products.push_back(item.product_id);
@@ -81,8 +83,6 @@ void register_routes(mercado::service::App& app, Dependencies deps, http::OpenAp
     std::vector<app::ItemView> items;
     for (const auto& i : in->items) items.push_back({i.product_id, i.quantity, prices->at(i.product_id)});
 
-    auto key = mercado::service::idempotency_key(req);
-    if (!key) co_return http::problem(req, key.error());
     const std::string order_id = *key ? order_id_for_key(in->customer_id, **key) : mercado::core::new_uuid();
     auto placed = co_await deps.orders.place(order_id, in->customer_id, in->address, std::move(items), req.trace().traceparent());
     if (!placed) {

@@ -34,29 +34,30 @@
 
 namespace mercado::service {
 
+inline constexpr std::int64_t kPurgeBatch = 5000;  // rows per delete transaction, by default
+
 struct HousekeepingOptions {
   std::chrono::milliseconds retention = std::chrono::hours(24 * 7);  // zero: keep everything
   std::chrono::milliseconds every = std::chrono::hours(1);
   std::chrono::milliseconds first_after = std::chrono::seconds(10);
-  std::int64_t batch = 5000;  // rows per delete transaction
+  std::int64_t batch = kPurgeBatch;  // rows per delete transaction (> 0)
 };
 
 // Deletes idempotency keys created before `cutoff_ms` (Unix milliseconds), `batch` rows per
 // transaction until none is left. Returns how many were deleted.
-boost::asio::awaitable<Result<std::int64_t>> purge_idempotency_keys(storage::Database& db,
-                                                                    std::int64_t cutoff_ms,
-                                                                    std::int64_t batch = 5000);
+boost::asio::awaitable<Result<std::int64_t>> purge_idempotency_keys(
+    storage::Database& db, std::int64_t cutoff_ms, std::int64_t batch = kPurgeBatch);
 // The same for inbox records (every consumer's) processed before `cutoff_ms`.
 boost::asio::awaitable<Result<std::int64_t>> purge_inbox(storage::Database& db,
                                                          std::int64_t cutoff_ms,
-                                                         std::int64_t batch = 5000);
+                                                         std::int64_t batch = kPurgeBatch);
 
 class Housekeeper {
  public:
   static std::shared_ptr<Housekeeper> start(std::shared_ptr<storage::Database> db,
                                             boost::asio::any_io_executor executor,
                                             HousekeepingOptions options = {});
-  // Ends the loop (a purge under way finishes its current batch first).
+  // Ends the loop (a purge under way finishes its current batch first) and waits for it.
   boost::asio::awaitable<void> stop();
   // Passes completed so far, and rows deleted by them (for tests and logs).
   std::uint64_t passes() const noexcept;
