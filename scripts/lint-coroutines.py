@@ -39,6 +39,39 @@ def dangerous(captures: str) -> bool:
     return False
 
 
+def statement_after(lines, index, first: str, max_lines: int = 40) -> str:
+    """The text from `first` (the rest of line `index`) up to the `;` that ends the
+    statement, which may span lines. Block bodies ({...}: a lambda's) are left out: a lambda
+    written inside another lambda's body is made when that body runs, not in this operand."""
+    text = ""
+    depth = 0   # ( and [ nesting
+    braces = 0  # { nesting: inside a body, nothing is kept
+    for line in [first] + lines[index + 1:index + max_lines]:
+        code = line.split("//", 1)[0]
+        for ch in code:
+            if braces > 0:
+                if ch == "{":
+                    braces += 1
+                elif ch == "}":
+                    braces -= 1
+                    if braces == 0:
+                        text += "}"
+                continue
+            if ch == "{":
+                braces = 1
+                text += "{"
+                continue
+            text += ch
+            if ch in "([":
+                depth += 1
+            elif ch in ")]":
+                depth -= 1
+            elif ch == ";" and depth <= 0:
+                return text
+        text += "\n"
+    return text
+
+
 def main() -> int:
     found = 0
     for root in ROOTS:
@@ -48,21 +81,25 @@ def main() -> int:
                     continue
                 path = os.path.join(dirpath, name)
                 with open(path, encoding="utf-8", errors="replace") as f:
-                    for number, line in enumerate(f, 1):
-                        if "co_await" not in line:
-                            continue
-                        if SHORT_CIRCUIT_AWAIT.search(line):
-                            print(f"{path}:{number}: co_await inside &&, || or ?: "
-                                  f"(GCC 12 miscompiles a skipped await): {line.strip()}")
+                    lines = f.readlines()
+                for index, line in enumerate(lines):
+                    number = index + 1
+                    if "co_await" not in line or line.lstrip().startswith("//"):
+                        continue
+                    if SHORT_CIRCUIT_AWAIT.search(line):
+                        print(f"{path}:{number}: co_await inside &&, || or ?: "
+                              f"(GCC 12 miscompiles a skipped await): {line.strip()}")
+                        found += 1
+                    if "coro-capture-ok" in line:
+                        continue
+                    # The operand runs to the end of the statement, which may span lines
+                    # (co_await asio::co_spawn(ex,\n [state]() ... ,\n use_awaitable);).
+                    operand = statement_after(lines, index, line.split("co_await", 1)[1])
+                    for m in CAPTURE.finditer(operand):
+                        if dangerous(m.group(1)):
+                            print(f"{path}:{number}: lambda with by-value captures in a co_await operand "
+                                  f"(GCC 12 destroys it twice): {line.strip()}")
                             found += 1
-                        if "coro-capture-ok" in line:
-                            continue
-                        operand = line.split("co_await", 1)[1]
-                        for m in CAPTURE.finditer(operand):
-                            if dangerous(m.group(1)):
-                                print(f"{path}:{number}: lambda with by-value captures in a co_await operand "
-                                      f"(GCC 12 destroys it twice): {line.strip()}")
-                                found += 1
     return 1 if found else 0
 
 

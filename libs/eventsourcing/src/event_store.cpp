@@ -326,7 +326,7 @@ asio::awaitable<AppendOutcome> EventStore::append(std::string stream, std::vecto
     }
   };
 
-  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(AppendOutcome)>(
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(AppendOutcome)>(  // coro-capture-ok: trivially destructible captures
       [this, drain, &stream, &events, expected](auto handler) {
         auto work = asio::prefer(asio::get_associated_executor(handler), asio::execution::outstanding_work.tracked);
         bool lead;
