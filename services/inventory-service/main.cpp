@@ -15,10 +15,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto backend = mercado::service::Backend::open(app, {.migrations = inventory::app::migrations()});
-  if (!backend) {
-    mercado::log::error("cannot open the backend", {{"error", backend.error().message}});
-    return 1;
-  }
+  if (!backend) return 1;  // Backend::open logged why
   mercado::http::OpenApi openapi{"inventory-service", "0.1.0", "Products, stock and reservations"};
   inventory::api::register_routes(app, **backend, security, openapi);
   mercado::http::add_openapi_route(app.server(), std::move(openapi));

@@ -80,10 +80,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto backend = service::Backend::open(app, {.migrations = order::app::migrations()});
-  if (!backend) {
-    log::error("cannot open the backend", {{"error", backend.error().message}});
-    return 1;
-  }
+  if (!backend) return 1;  // Backend::open logged why
   auto& b = **backend;
   for (auto [scope, m] : {std::pair{"mercado_eventstore", es::EventStore::migrations()},
                           std::pair{"mercado_projections", es::ProjectionRunner::migrations()},

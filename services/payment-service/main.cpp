@@ -23,10 +23,7 @@ int main(int argc, char** argv) {
   }
   // 256 KiB of SQLite cache per connection: account commands read through the aggregate cache.
   auto backend = service::Backend::open(app, {.migrations = payment::app::migrations(), .sqlite_cache_kib = 256});
-  if (!backend) {
-    log::error("cannot open the backend", {{"error", backend.error().message}});
-    return 1;
-  }
+  if (!backend) return 1;  // Backend::open logged why
   auto& b = **backend;
   if (auto m = storage::migrate_blocking(b.db(), "mercado_eventstore", es::EventStore::migrations()); !m) {
     log::error("cannot migrate the event store", {{"error", m.error().message}});

@@ -15,10 +15,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto backend = mercado::service::Backend::open(app, {.migrations = user::app::migrations()});
-  if (!backend) {
-    mercado::log::error("cannot open the backend", {{"error", backend.error().message}});
-    return 1;
-  }
+  if (!backend) return 1;  // Backend::open logged why
   mercado::http::OpenApi openapi{"user-service", "0.1.0", "Users, profiles, preferences and logins"};
   mercado::core::BlockingPool hashing(2);  // argon2id, apart from the database's pool
   user::api::register_routes(app, **backend, hashing, security, openapi);

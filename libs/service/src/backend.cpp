@@ -69,6 +69,15 @@ void register_database_metrics(const std::shared_ptr<storage::Database>& db) {
 }  // namespace
 
 Result<std::unique_ptr<Backend>> Backend::open(App& app, BackendOptions options) {
+  auto b = open_unlogged(app, std::move(options));
+  if (!b) {
+    // The internal detail says which file or server and why (a client never sees it).
+    log::error("cannot open the backend", {{"error", b.error().message}, {"detail", b.error().internal}});
+  }
+  return b;
+}
+
+Result<std::unique_ptr<Backend>> Backend::open_unlogged(App& app, BackendOptions options) {
   const auto& o = app.options();
   std::unique_ptr<Backend> b(new Backend());
   b->app_ = &app;

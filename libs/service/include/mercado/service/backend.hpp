@@ -57,7 +57,8 @@ struct BackendOptions {
 
 class Backend {
  public:
-  // Blocking (opens files, connects, migrates): call from main() after app.init().
+  // Blocking (opens files, connects, migrates): call from main() after app.init(). A
+  // failure is logged ("cannot open the backend", with the internal detail) and returned.
   static Result<std::unique_ptr<Backend>> open(App& app, BackendOptions options);
   ~Backend();
 
@@ -74,6 +75,7 @@ class Backend {
 
  private:
   Backend() = default;
+  static Result<std::unique_ptr<Backend>> open_unlogged(App& app, BackendOptions options);
   App* app_ = nullptr;
   std::unique_ptr<core::BlockingPool> pool_;
   std::shared_ptr<storage::Database> db_;
