@@ -37,9 +37,11 @@ mkdir -p "$work"/{body,proxy,fastcgi,uwsgi,scgi}
 sed -e "s|@DIR@|$work|g" -e "s|@PORT@|$nginx_port|g" bench/http/nginx.conf.in > "$work/nginx.conf"
 nginx -p "$work" -c "$work/nginx.conf" &
 io_threads=${IO_THREADS:-2}
-# wrk shares the two cores with the service: io threads give way after 256 handlers without
-# blocking (--io-yield-every; see libs/core/src/io_runtime.cpp). IO_YIELD_EVERY=0 to compare.
-io_yield=${IO_YIELD_EVERY:-256}
+# wrk shares the two cores with the service: io threads give way after 1024 handlers without
+# blocking (--io-yield-every; see libs/core/src/io_runtime.cpp), so that a wrk thread waiting
+# for the CPU does not wait for a timer tick. IO_YIELD_EVERY=0 to compare; 256 (the setting
+# until 2026-11-27) kept p99 lower and gave 2-7 % less throughput (bench/RESULTS.md).
+io_yield=${IO_YIELD_EVERY:-1024}
 echo "hello-service: IO_THREADS=$io_threads IO_YIELD_EVERY=$io_yield, $backend"
 PORT=$svc_port ACCESS_LOG=0 LOG_LEVEL=warn IO_THREADS=$io_threads IO_YIELD_EVERY=$io_yield \
   ./$build/samples/hello-service/hello-service &
