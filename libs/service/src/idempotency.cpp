@@ -64,15 +64,17 @@ Result<std::optional<Stored>> lookup(storage::Tx& tx, std::string_view key) {
 }
 
 http::Response replay(const http::Request& req, Stored s, const std::string& fp) {
-  if (s.fingerprint != fp) {
-    Error e(Errc::unprocessable, "this Idempotency-Key was used with a different request");
-    e.type = "idempotency-key-reused";
-    return http::problem(req, e);
-  }
+  if (s.fingerprint != fp) return http::problem(req, key_reused_error("request"));
   return std::move(s.response);
 }
 
 }  // namespace
+
+Error key_reused_error(std::string_view what) {
+  Error e(Errc::unprocessable, "this Idempotency-Key was used with a different " + std::string(what));
+  e.type = "idempotency-key-reused";
+  return e;
+}
 
 Result<std::optional<std::string_view>> idempotency_key(const http::Request& req) {
   std::optional<std::string_view> key;

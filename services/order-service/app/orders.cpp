@@ -6,6 +6,7 @@
 
 #include <mercado/eventsourcing/aggregate.hpp>
 #include <mercado/json/codec.hpp>
+#include <mercado/service/idempotency.hpp>
 
 namespace order::app {
 
@@ -154,15 +155,6 @@ Result<void> OrdersProjection::reset(storage::Tx& tx) {
   return {};
 }
 
-namespace {
-
-mercado::Error key_reused() {
-  mercado::Error e(Errc::unprocessable, "this Idempotency-Key was used with a different order");
-  e.type = "idempotency-key-reused";
-  return e;
-}
-
-}  // namespace
 
 bool same_order(const domain::Order& stored, std::string_view address, std::span<const ItemView> items) {
   // Prices are the catalogue's at the time of the first request, not part of the request.
@@ -193,7 +185,9 @@ asio::awaitable<Result<Orders::Placed>> Orders::place(std::string order_id, std:
   if (saved ? saved->replayed : saved.error().error.type == "duplicate-event-id") {
     auto stored = co_await load(order_id);
     if (!stored) co_return fail(std::move(stored.error()));
-    if (*stored && !same_order(**stored, address, items)) co_return std::unexpected(key_reused());
+    if (*stored && !same_order(**stored, address, items)) {
+      co_return std::unexpected(mercado::service::key_reused_error("order"));
+    }
   }
   if (!saved) co_return fail(std::move(saved.error().error));
   const std::int64_t total = o.total();

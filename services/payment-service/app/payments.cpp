@@ -5,6 +5,7 @@
 #include <mercado/core/clock.hpp>
 #include <mercado/eventsourcing/aggregate.hpp>
 #include <mercado/json/codec.hpp>
+#include <mercado/service/idempotency.hpp>
 
 namespace payment::app {
 
@@ -175,9 +176,7 @@ asio::awaitable<Result<AccountView>> Payments::deposit(std::string customer_id, 
       auto earlier = co_await store_.read_event(deposit_event_id(customer_id, idempotency_key));
       if (!earlier) co_return fail(std::move(earlier.error()));
       if (*earlier && (*earlier)->json().as_object().at("amount").as_int64() != amount) {
-        mercado::Error e(Errc::unprocessable, "this Idempotency-Key was used with a different deposit");
-        e.type = "idempotency-key-reused";
-        co_return std::unexpected(std::move(e));
+        co_return std::unexpected(mercado::service::key_reused_error("deposit"));
       }
       auto now = co_await account(customer_id);  // report the account as it is
       if (!now) co_return fail(std::move(now.error()));

@@ -41,6 +41,10 @@ using Command = std::function<Result<http::Response>(storage::Tx&)>;
 // empty, longer than 255 characters, or sent more than once (two keys name no one request).
 Result<std::optional<std::string_view>> idempotency_key(const http::Request& req);
 
+// The 422 "idempotency-key-reused" error: "this Idempotency-Key was used with a different
+// <what>". For commands that recognise retries themselves (an event id derived from the key).
+Error key_reused_error(std::string_view what);
+
 boost::asio::awaitable<http::Response> idempotent(storage::Database& db, const http::Request& req, Command command);
 
 }  // namespace mercado::service
