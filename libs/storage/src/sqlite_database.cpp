@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <cctype>
+#include <thread>
 #include <unordered_map>
 
 #include <mercado/storage/errors.hpp>
@@ -263,8 +264,27 @@ Result<std::unique_ptr<SqliteConnection>> open_connection(const std::string& pat
   }
   auto conn = std::make_unique<SqliteConnection>(db, busy_timeout);
   sqlite3_extended_result_codes(db, 1);
+  // Switching a new file to WAL takes its exclusive lock. Two processes opening the same new
+  // file at once (the shop's services and the SQLite bus at the first `mercado up`) both read
+  // it under a shared lock and then both ask for that lock: SQLite answers SQLITE_BUSY at once
+  // to one of them instead of calling the busy handler, since waiting could deadlock. The
+  // other one has converted the file by then, so trying again succeeds.
   Rows mode;
-  if (auto r = conn->run("PRAGMA journal_mode=WAL", {}, &mode); !r) return std::unexpected(r.error());
+  const auto deadline = std::chrono::steady_clock::now() + busy_timeout;
+  for (std::chrono::milliseconds pause{1};; pause = std::min(pause * 2, std::chrono::milliseconds(20))) {
+    Rows got;
+    auto r = conn->run("PRAGMA journal_mode=WAL", {}, &got);
+    if (r) {
+      mode = std::move(got);
+      break;
+    }
+    if (r.error().type != kBusy || std::chrono::steady_clock::now() + pause > deadline) {
+      Error e = r.error();
+      e.internal = path + ": " + e.internal;
+      return std::unexpected(std::move(e));
+    }
+    std::this_thread::sleep_for(pause);
+  }
   if (mode.empty() || mode[0].get<std::string>(0) != "wal") {
     return std::unexpected(db_error(Errc::unavailable, kConnection, "database unavailable",
                                     path + ": WAL journal mode not available"));

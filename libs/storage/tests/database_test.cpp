@@ -624,6 +624,37 @@ TEST(SqliteDatabase, AWriterWaitsForAnotherProcessesCommitAndThenWrites) {
   EXPECT_EQ(**n, 2);
 }
 
+TEST(SqliteDatabase, ProcessesOpeningTheSameNewFileAtOnceAllGetIt) {
+  // Switching a new file to WAL needs its exclusive lock; SQLite refuses that at once (no
+  // busy handler) to all but one of several openers, who must try again. `mercado up`
+  // opens the SQLite bus's new file from five services at once.
+  core::BlockingPool pool(1);
+  testing::ScratchDir dir;
+  constexpr int kRounds = 40;
+  constexpr int kOpeners = 6;
+  int failures = 0;
+  std::string first_failure;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string url = "sqlite://" + dir.path() + "/bus-" + std::to_string(round) + ".db";
+    std::atomic<bool> go{false};
+    std::vector<Result<std::shared_ptr<Database>>> opened(kOpeners, std::unexpected(Error(Errc::internal, "")));
+    std::vector<std::thread> openers;
+    for (int i = 0; i < kOpeners; ++i) {
+      openers.emplace_back([&, i] {
+        while (!go.load()) std::this_thread::yield();
+        opened[static_cast<std::size_t>(i)] = open_database(url, pool);
+      });
+    }
+    go = true;
+    for (auto& t : openers) t.join();
+    for (auto& o : opened) {
+      if (o) continue;
+      if (failures++ == 0) first_failure = o.error().message + " (" + o.error().internal + ")";
+    }
+  }
+  EXPECT_EQ(failures, 0) << "first: " << first_failure;
+}
+
 TEST(SqliteDatabase, ReportsAFileItCannotOpen) {
   core::BlockingPool pool(1);
   auto db = open_database("sqlite:///nonexistent-dir/for/sure/x.db", pool);
