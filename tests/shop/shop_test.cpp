@@ -421,6 +421,29 @@ TEST_F(ShopTest, AnIdempotencyKeySentTwiceEmptyOrTooLongIsABadRequestAndChangesN
   EXPECT_EQ(login.status, 401) << "no user was registered: " << login.body;
 }
 
+// A body with a key twice is refused as a whole (Boost.JSON alone would keep the last one,
+// and a proxy or gateway that kept the first would have checked another request).
+TEST_F(ShopTest, ABodyWithADuplicateKeyIsABadRequestAndChangesNothing) {
+  auto c = customer(1'000);
+  auto other = customer(1'000);
+  const std::string order = R"({"customer_id":")" + c.id + R"(","items":[{"product_id":"p-2","quantity":1}],)" +
+                            R"("address":"Calle Mayor 1, Madrid","customer_id":")" + other.id + R"("})";
+  auto placed = shop_->call("POST", shop_->url("order-service") + "/orders", order, c.auth);
+  EXPECT_EQ(placed.status, 400) << placed.body;
+  EXPECT_EQ(placed.json.at("type").as_string(), "urn:mercado:problem:invalid-json") << placed.body;
+  EXPECT_NE(placed.body.find("customer_id"), std::string::npos) << placed.body;
+  auto deposit = shop_->call("POST", shop_->url("payment-service") + "/accounts/" + c.id + "/deposits",
+                             R"({"amount":1,"amount":1000000})", c.auth);
+  EXPECT_EQ(deposit.status, 400) << deposit.body;
+  EXPECT_EQ(deposit.json.at("type").as_string(), "urn:mercado:problem:invalid-json") << deposit.body;
+  EXPECT_EQ(shop_->balance(c), 1'000);
+  EXPECT_EQ(shop_->balance(other), 1'000);
+  for (const auto* who : {&c, &other}) {
+    auto list = shop_->call("GET", shop_->url("order-service") + "/orders?customer_id=" + who->id, {}, who->auth);
+    EXPECT_EQ(list.json.as_array().size(), 0U) << list.body;
+  }
+}
+
 // Keys are kept for --dedupe-retention-hours (here 3.6 s) and then forgotten: the key
 // reused for another request is refused within the window, and runs after it.
 TEST_F(ShopTest, IdempotencyKeysAreForgottenAfterTheRetention) {

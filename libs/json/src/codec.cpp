@@ -4,33 +4,188 @@
 #include <mercado/json/rules.hpp>
 
 #include <cmath>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/value_stack.hpp>
 
 namespace mercado::json {
+
+namespace {
+
+namespace sys = boost::system;
+
+// Builds the value as boost::json::parser does (a value_stack), and counts the keys it
+// meets: Boost.JSON keeps only the last of duplicate keys, so more keys than members means
+// a duplicate, which a request must not get away with (two readers of one body could
+// disagree on which value counts).
+struct BuildingHandler {
+  static constexpr std::size_t max_object_size = bj::object::max_size();
+  static constexpr std::size_t max_array_size = bj::array::max_size();
+  static constexpr std::size_t max_key_size = bj::string::max_size();
+  static constexpr std::size_t max_string_size = bj::string::max_size();
+
+  // The value stack starts in a buffer of the caller's (as boost::json::parse does).
+  BuildingHandler(unsigned char* buffer, std::size_t size) : st(bj::storage_ptr(), buffer, size) {}
+
+  bj::value_stack st;
+  std::size_t keys = 0;
+
+  bool on_document_begin(sys::error_code&) { return true; }
+  bool on_document_end(sys::error_code&) { return true; }
+  bool on_object_begin(sys::error_code&) { return true; }
+  bool on_object_end(std::size_t n, sys::error_code&) {
+    st.push_object(n);
+    return true;
+  }
+  bool on_array_begin(sys::error_code&) { return true; }
+  bool on_array_end(std::size_t n, sys::error_code&) {
+    st.push_array(n);
+    return true;
+  }
+  bool on_key_part(bj::string_view s, std::size_t, sys::error_code&) {
+    st.push_chars(s);
+    return true;
+  }
+  bool on_key(bj::string_view s, std::size_t, sys::error_code&) {
+    st.push_key(s);
+    ++keys;
+    return true;
+  }
+  bool on_string_part(bj::string_view s, std::size_t, sys::error_code&) {
+    st.push_chars(s);
+    return true;
+  }
+  bool on_string(bj::string_view s, std::size_t, sys::error_code&) {
+    st.push_string(s);
+    return true;
+  }
+  bool on_number_part(bj::string_view, sys::error_code&) { return true; }
+  bool on_int64(std::int64_t i, bj::string_view, sys::error_code&) {
+    st.push_int64(i);
+    return true;
+  }
+  bool on_uint64(std::uint64_t u, bj::string_view, sys::error_code&) {
+    st.push_uint64(u);
+    return true;
+  }
+  bool on_double(double d, bj::string_view, sys::error_code&) {
+    st.push_double(d);
+    return true;
+  }
+  bool on_bool(bool b, sys::error_code&) {
+    st.push_bool(b);
+    return true;
+  }
+  bool on_null(sys::error_code&) {
+    st.push_null();
+    return true;
+  }
+  bool on_comment_part(bj::string_view, sys::error_code&) { return true; }
+  bool on_comment(bj::string_view, sys::error_code&) { return true; }
+};
+
+// Only on the error path: finds the first key repeated within one object, for the message.
+struct DuplicateFinder {
+  static constexpr std::size_t max_object_size = bj::object::max_size();
+  static constexpr std::size_t max_array_size = bj::array::max_size();
+  static constexpr std::size_t max_key_size = bj::string::max_size();
+  static constexpr std::size_t max_string_size = bj::string::max_size();
+
+  std::vector<std::unordered_set<std::string>> open;
+  std::string partial;
+  std::optional<std::string> found;
+
+  bool on_document_begin(sys::error_code&) { return true; }
+  bool on_document_end(sys::error_code&) { return true; }
+  bool on_object_begin(sys::error_code&) {
+    open.emplace_back();
+    return true;
+  }
+  bool on_object_end(std::size_t, sys::error_code&) {
+    open.pop_back();
+    return true;
+  }
+  bool on_array_begin(sys::error_code&) { return true; }
+  bool on_array_end(std::size_t, sys::error_code&) { return true; }
+  bool on_key_part(bj::string_view s, std::size_t, sys::error_code&) {
+    partial.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(bj::string_view s, std::size_t, sys::error_code& ec) {
+    partial.append(s.data(), s.size());
+    if (!open.back().insert(partial).second) {
+      found = std::move(partial);
+      ec = bj::error::syntax;  // stops the parse: the first duplicate is the one reported
+      return false;
+    }
+    partial.clear();
+    return true;
+  }
+  bool on_string_part(bj::string_view, std::size_t, sys::error_code&) { return true; }
+  bool on_string(bj::string_view, std::size_t, sys::error_code&) { return true; }
+  bool on_number_part(bj::string_view, sys::error_code&) { return true; }
+  bool on_int64(std::int64_t, bj::string_view, sys::error_code&) { return true; }
+  bool on_uint64(std::uint64_t, bj::string_view, sys::error_code&) { return true; }
+  bool on_double(double, bj::string_view, sys::error_code&) { return true; }
+  bool on_bool(bool, sys::error_code&) { return true; }
+  bool on_null(sys::error_code&) { return true; }
+  bool on_comment_part(bj::string_view, sys::error_code&) { return true; }
+  bool on_comment(bj::string_view, sys::error_code&) { return true; }
+};
+
+std::size_t count_members(const bj::value& v) {
+  std::size_t n = 0;
+  if (const auto* o = v.if_object()) {
+    n += o->size();
+    for (const auto& kv : *o) n += count_members(kv.value());
+  } else if (const auto* a = v.if_array()) {
+    for (const auto& item : *a) n += count_members(item);
+  }
+  return n;
+}
+
+Error invalid_json(std::string message) {
+  Error e(Errc::invalid_argument, std::move(message));
+  e.type = "invalid-json";
+  return e;
+}
+
+}  // namespace
 
 Result<bj::value> parse(std::string_view text) {
   if (text.empty()) return fail(Errc::invalid_argument, "the request body is empty; JSON expected");
   bj::parse_options opts;
   opts.max_depth = 64;
-  boost::system::error_code ec;
-  bj::stream_parser p({}, opts);
-  std::size_t used = p.write_some(text.data(), text.size(), ec);
+  sys::error_code ec;
+  unsigned char buffer[BOOST_JSON_STACK_BUFFER_SIZE];
+  bj::basic_parser<BuildingHandler> p(opts, buffer, sizeof buffer);
+  p.handler().st.reset();
+  std::size_t used = p.write_some(true, text.data(), text.size(), ec);
   if (!ec && p.done()) {
     // One JSON text: after its value only whitespace may follow.
     const auto rest = text.find_first_not_of(" \t\r\n", used);
     if (rest != std::string_view::npos) {
-      Error e(Errc::invalid_argument,
-              "invalid JSON near byte " + std::to_string(rest) + ": unexpected content after the JSON value");
-      e.type = "invalid-json";
-      return fail(std::move(e));
+      return fail(invalid_json("invalid JSON near byte " + std::to_string(rest) +
+                               ": unexpected content after the JSON value"));
     }
   }
-  if (!ec) p.finish(ec);
-  if (ec) {
-    Error e(Errc::invalid_argument, "invalid JSON near byte " + std::to_string(used) + ": " + ec.message());
-    e.type = "invalid-json";
-    return fail(std::move(e));
+  if (!ec && !p.done()) p.write_some(false, nullptr, 0, ec);
+  if (ec) return fail(invalid_json("invalid JSON near byte " + std::to_string(used) + ": " + ec.message()));
+  bj::value v = p.handler().st.release();
+  if (count_members(v) != p.handler().keys) {
+    bj::basic_parser<DuplicateFinder> finder(opts);
+    sys::error_code ignored;
+    finder.write_some(false, text.data(), text.size(), ignored);
+    const std::string key = finder.handler().found.value_or("?");
+    std::string quoted;
+    detail::append_string(quoted, key);
+    return fail(invalid_json("invalid JSON: the key " + quoted + " appears twice in one object"));
   }
-  return p.release();
+  return v;
 }
 
 namespace detail {

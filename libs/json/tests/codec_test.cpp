@@ -139,6 +139,37 @@ TEST(JsonCodec, ContentAfterTheValueIsAnError) {
   EXPECT_EQ(spaced->quantity, 1);
 }
 
+TEST(JsonCodec, ADuplicateKeyIsAnError) {
+  // Boost.JSON would keep the last one; two readers of one body could disagree on which.
+  struct Case {
+    const char* text;
+    const char* key;
+  };
+  for (const Case& c : {Case{R"({"product_id":"p","quantity":1,"quantity":99})", "\"quantity\""},
+                        Case{R"({"customer_id":"c","items":[{"product_id":"p","quantity":1,"product_id":"q"}]})",
+                             "\"product_id\""},
+                        Case{R"({"customer_id":"c","tags":{"a":"1","b":"2","a":"3"},"items":[]})", "\"a\""},
+                        // The same key once escaped: the same name after unescaping.
+                        Case{R"({"product_id":"p","quantit\u0079":1,"quantity":2})", "\"quantity\""}}) {
+    auto r = parse(c.text);
+    ASSERT_FALSE(r) << c.text;
+    EXPECT_EQ(r.error().type, "invalid-json") << c.text;
+    EXPECT_EQ(r.error().code, Errc::invalid_argument);
+    EXPECT_NE(r.error().message.find(std::string("the key ") + c.key + " appears twice"), std::string::npos)
+        << r.error().message;
+  }
+  // The same key in different objects, and an object as large as an order's, are fine.
+  auto ok = decode<demo::Order>(
+      R"({"customer_id":"c","items":[{"product_id":"p","quantity":1},{"product_id":"q","quantity":2}],)"
+      R"("tags":{"product_id":"x","quantity":"y"},"total":5,"gift":true,"note":null})");
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok->items.size(), 2u);
+  EXPECT_EQ(ok->tags.at("quantity"), "y");
+  auto scalar = parse(" 12 ");
+  ASSERT_TRUE(scalar) << scalar.error().message;
+  EXPECT_EQ(scalar->as_int64(), 12);
+}
+
 TEST(JsonCodec, EncodesAndRoundTrips) {
   demo::Order o{"c1", {{"p1", 2}}, std::nullopt, 100, false, {{"k", "v"}}};
   auto text = to_string(o);
