@@ -180,7 +180,14 @@ Result<bj::value> parse(std::string_view text) {
     bj::basic_parser<DuplicateFinder> finder(opts);
     sys::error_code ignored;
     finder.write_some(false, text.data(), text.size(), ignored);
-    const std::string key = finder.handler().found.value_or("?");
+    std::string key = finder.handler().found.value_or("?");
+    // The key is the client's: at most 64 bytes of it go into the answer (and the logs),
+    // cut where a UTF-8 character begins.
+    if (key.size() > 64) {
+      std::size_t cut = 64;
+      while (cut > 0 && (static_cast<unsigned char>(key[cut]) & 0xC0) == 0x80) --cut;
+      key = key.substr(0, cut) + "\u2026";
+    }
     std::string quoted;
     detail::append_string(quoted, key);
     return fail(invalid_json("invalid JSON: the key " + quoted + " appears twice in one object"));

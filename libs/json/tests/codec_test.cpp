@@ -158,6 +158,17 @@ TEST(JsonCodec, ADuplicateKeyIsAnError) {
     EXPECT_NE(r.error().message.find(std::string("the key ") + c.key + " appears twice"), std::string::npos)
         << r.error().message;
   }
+  // A long key arrives in parts (on_key_part); spelled once with an escape, it is still the
+  // same key, and the message quotes only its first 64 bytes.
+  const std::string long_key(10'000, 'k');
+  auto parts = parse("{\"" + long_key + "\\u0041\":1,\"" + long_key + "A\":2}");
+  ASSERT_FALSE(parts);
+  EXPECT_NE(parts.error().message.find("\"" + std::string(64, 'k') + "\u2026\" appears twice"), std::string::npos)
+      << parts.error().message.substr(0, 200);
+  EXPECT_LT(parts.error().message.size(), 200U);
+  auto distinct = parse("{\"" + long_key + "\\u0041\":1,\"" + long_key + "B\":2}");
+  ASSERT_TRUE(distinct) << distinct.error().message.substr(0, 200);
+  EXPECT_EQ(distinct->as_object().size(), 2U);
   // The same key in different objects, and an object as large as an order's, are fine.
   auto ok = decode<demo::Order>(
       R"({"customer_id":"c","items":[{"product_id":"p","quantity":1},{"product_id":"q","quantity":2}],)"

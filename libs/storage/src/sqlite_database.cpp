@@ -268,7 +268,9 @@ Result<std::unique_ptr<SqliteConnection>> open_connection(const std::string& pat
   // file at once (the shop's services and the SQLite bus at the first `mercado up`) both read
   // it under a shared lock and then both ask for that lock: SQLite answers SQLITE_BUSY at once
   // to one of them instead of calling the busy handler, since waiting could deadlock. The
-  // other one has converted the file by then, so trying again succeeds.
+  // other one has converted the file by then, so trying again succeeds. (An attempt that
+  // does call the busy handler may itself wait up to busy_timeout: the whole loop is bounded
+  // by about twice that.)
   Rows mode;
   const auto deadline = std::chrono::steady_clock::now() + busy_timeout;
   for (std::chrono::milliseconds pause{1};; pause = std::min(pause * 2, std::chrono::milliseconds(20))) {
