@@ -393,10 +393,12 @@ TEST_F(ShopTest, AnIdempotencyKeySentTwiceEmptyOrTooLongIsABadRequestAndChangesN
   struct Command {
     std::string url, body, auth;
   };
+  bj::object payment{{"order_id", "never-placed"}, {"customer_id", c.id}, {"amount", 500}};
   const std::vector<Command> commands = {
       {deposit_url, R"({"amount":700})", c.auth},
       {shop_->url("order-service") + "/orders", bj::serialize(order), c.auth},
       {shop_->url("user-service") + "/users", bj::serialize(user), ""},
+      {shop_->url("payment-service") + "/payments", bj::serialize(payment), shop_->service_auth()},
   };
   const std::vector<std::vector<std::string>> bad_keys = {{"k-1", "k-2"}, {"k-1", "k-1"}, {""}, {std::string(256, 'k')}};
   for (const auto& cmd : commands) {

@@ -68,6 +68,9 @@ void register_routes(mercado::service::App& app, app::Payments& payments, mercad
     if (auto denied = auth::require_service(req, verifier)) co_return *denied;
     auto in = http::read_json<PaymentRequest>(req);
     if (!in) co_return http::problem(req, in.error());
+    // Idempotent by order id (one payment per order, `pay-<order_id>`); a key is checked
+    // like on every other command (400 when empty, too long or sent twice) and not stored.
+    if (auto key = mercado::service::idempotency_key(req); !key) co_return http::problem(req, key.error());
     auto p = co_await payments.pay(in->order_id, in->customer_id, in->amount, req.trace().traceparent());
     if (!p) {
       payments_total->with({p.error().type == "insufficient-funds" ? "insufficient_funds" : "error"}).inc();
@@ -89,6 +92,7 @@ void register_routes(mercado::service::App& app, app::Payments& payments, mercad
   r.post("/payments/{id}/refund", [&payments, &verifier, payments_total](http::Request& req) -> awaitable<http::Response> {
     if (auto denied = auth::require_service(req, verifier)) co_return *denied;
     const std::string id = req.param("id").value_or("");
+    if (auto key = mercado::service::idempotency_key(req); !key) co_return http::problem(req, key.error());
     auto p = co_await payments.refund(id, req.trace().traceparent());
     if (!p) co_return http::problem(req, p.error());
     payments_total->with({"refunded"}).inc();
@@ -103,10 +107,11 @@ void register_routes(mercado::service::App& app, app::Payments& payments, mercad
   openapi.describe(http::Method::get, "/accounts/{customer_id}", {.response = http::schema_of<app::AccountView>(), .bearer = true});
   openapi.describe(http::Method::post, "/payments",
                    {.request = http::schema_of<PaymentRequest>(), .response = http::schema_of<app::PaymentView>(),
-                    .status = 201, .bearer = true,
+                    .status = 201, .bearer = true, .parameters = {http::idempotency_key_header()},
                     .errors = {{409, "Insufficient funds, no account, or the order paid already with other details"}}});
   openapi.describe(http::Method::get, "/payments/{id}", {.response = http::schema_of<app::PaymentView>(), .bearer = true});
   openapi.describe(http::Method::post, "/payments/{id}/refund", {.response = http::schema_of<app::PaymentView>(), .bearer = true,
+                                                                  .parameters = {http::idempotency_key_header()},
                                                                   .errors = {{409, "The payment was refunded already"}}});
 }
 
