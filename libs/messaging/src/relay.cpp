@@ -26,6 +26,7 @@ struct OutboxRelay::State {
   RelayOptions options;
   obs::Counter* published_total = nullptr;
   obs::Counter* failures_total = nullptr;
+  obs::Counter* purged_total = nullptr;
   obs::Histogram* dispatch_lag = nullptr;
 
   // The lease, as this process last knew it: the round and the marker both renew it.
@@ -254,17 +255,26 @@ struct OutboxRelay::State {
     if (now - last_purge_ms < kEvery) co_return;
     last_purge_ms = now;
     std::int64_t cutoff = now - std::chrono::duration_cast<std::chrono::milliseconds>(options.retention).count();
-    // Rows are written in `seq` order, so the ones older than the cutoff come first: find the
-    // first younger row walking up from the oldest (as many rows as there are to delete), then
-    // delete the dispatched rows below it by their key. No index on a timestamp to maintain.
-    auto r = co_await db->transaction([&](Tx& tx) {
-      return tx.exec(
-          "DELETE FROM mercado_outbox WHERE dispatched_at IS NOT NULL AND seq < COALESCE("
-          "(SELECT seq FROM mercado_outbox WHERE created_at >= $1 ORDER BY seq LIMIT 1),"
-          " (SELECT MAX(seq) + 1 FROM mercado_outbox))",
-          cutoff);
-    });
-    if (!r) log::warn("outbox: purge failed", {{"error", r.error().internal}});
+    // Rows are written in `seq` order, so the ones older than the cutoff come first. Each
+    // transaction takes the `purge_batch` oldest dispatched rows and deletes those older than
+    // the cutoff; a batch with a younger row (or a short one) was the last. So a backlog of
+    // hours of rows never holds the service's writer in one long transaction: other commits
+    // take their turns between batches. No index on a timestamp to maintain.
+    const auto batch = static_cast<std::int64_t>(std::max<std::size_t>(options.purge_batch, 1));
+    while (!stopping) {
+      auto r = co_await db->transaction([&](Tx& tx) {
+        return tx.exec(
+            "DELETE FROM mercado_outbox WHERE created_at < $1 AND seq IN (SELECT seq FROM mercado_outbox"
+            " WHERE dispatched_at IS NOT NULL ORDER BY seq LIMIT $2)",
+            cutoff, batch);
+      });
+      if (!r) {
+        log::warn("outbox: purge failed", {{"error", r.error().internal}});
+        break;
+      }
+      purged_total->inc(static_cast<std::uint64_t>(*r));
+      if (*r < batch) break;
+    }
   }
 
   asio::awaitable<void> loop() {
@@ -332,6 +342,8 @@ std::shared_ptr<OutboxRelay> OutboxRelay::create(std::shared_ptr<storage::Databa
                                                     "Outbox events published and marked dispatched").get();
   s->failures_total = &s->options.metrics->counter("mercado_outbox_relay_failures_total",
                                                    "Outbox relay rounds that failed (retried)").get();
+  s->purged_total = &s->options.metrics->counter("mercado_outbox_purged_total",
+                                                 "Dispatched outbox rows deleted after the retention").get();
   s->dispatch_lag = &s->options.metrics
                          ->histogram("mercado_outbox_dispatch_lag_seconds",
                                      "From an outbox row's insert to the bus accepting it (commit, relay, publish)",

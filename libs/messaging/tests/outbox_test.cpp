@@ -374,6 +374,40 @@ TEST_P(OutboxTest, AnIdleRelayPurgesDispatchedRowsOlderThanTheRetention) {
   EXPECT_EQ(rows(), 0);
 }
 
+// A backlog is purged in transactions of `purge_batch` rows, oldest first, until the first
+// younger row: hours of rows never hold the service's single writer in one transaction.
+TEST_P(OutboxTest, ThePurgeDeletesABacklogInBatchesAndKeepsTheYoungRows) {
+  core::ManualClock clock(core::SteadyTime{} + std::chrono::hours(24 * 365 * 56));
+  const core::Clock& wall = clock;
+  Outbox outbox("order-service", wall);
+  auto add = [&](const std::string& id) {
+    ASSERT_TRUE(producer_db_->transaction_blocking([&](storage::Tx& tx) -> Result<void> {
+      auto e = outbox.add(tx, "OrderPlaced", {{"order_id", id}});
+      return e ? Result<void>{} : std::unexpected(e.error());
+    }));
+  };
+  auto rows = [&] { return count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox"); };
+  obs::Registry metrics;
+  auto relay = OutboxRelay::create(producer_db_, bus_, outbox,
+                                   {.retention = std::chrono::hours(1), .purge_batch = 3, .clock = &clock,
+                                    .metrics = &metrics});
+  for (int i = 0; i < 11; ++i) add("old-" + std::to_string(i));
+  EXPECT_EQ(run(relay->run_once()).value(), 11U);
+  EXPECT_EQ(run(relay->run_once()).value(), 0U);  // idle: the first purge, nothing an hour old yet
+  clock.advance(std::chrono::minutes(90));
+  add("young-1");
+  add("young-2");
+  EXPECT_EQ(run(relay->run_once()).value(), 2U);
+  EXPECT_EQ(rows(), 13);
+  const auto writes_before = producer_db_->stats().write_transactions.load();
+  EXPECT_EQ(run(relay->run_once()).value(), 0U);  // idle, an hour after the last purge
+  const auto writes = producer_db_->stats().write_transactions.load() - writes_before;
+  EXPECT_EQ(rows(), 2);
+  EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE body LIKE '%young-%'"), 2);
+  EXPECT_EQ(metrics.counter("mercado_outbox_purged_total", "").get().value(), 11U);
+  EXPECT_GE(writes, 4U) << "3 + 3 + 3 + 2 rows, one transaction each";
+}
+
 // The mark after a publish fails: the events stay pending and are published again
 // (at-least-once), applied once, and marked by a later round.
 TEST_P(OutboxTest, AFailedMarkPublishesTheEventsAgainAndAppliesThemOnce) {

@@ -74,6 +74,7 @@ struct RelayOptions {
   std::chrono::milliseconds retry_min{100};       // backoff after a failed round, doubling ...
   std::chrono::milliseconds retry_max{5000};      // ... up to this
   std::chrono::hours retention{24 * 7};           // dispatched rows are deleted this long after written
+  std::size_t purge_batch = 5000;                 // rows deleted per transaction by the hourly purge
   // How long published events gather before the marker makes them durable and marks them:
   // one sync and one mark for all of them. Never delays delivery (consumers already have
   // them); it bounds what a crash publishes again. 0: at once. (The marker does not wait
