@@ -33,6 +33,7 @@ struct OutboxRelay::State {
   std::atomic<bool> leader{false};
   std::atomic<std::int64_t> lease_until_ms{0};
   std::int64_t last_purge_ms = 0;  // the loop's (or run_once's) coroutine only
+  bool purge_unfinished = false;   // the last purge stopped at its per-round budget (same)
 
   // The loop publishes; a second coroutine, the marker, marks what it published. A batch is
   // published as soon as it is committed, never behind the previous batch's mark (a write
@@ -252,16 +253,25 @@ struct OutboxRelay::State {
   asio::awaitable<void> purge() {
     std::int64_t now = now_ms();
     constexpr std::int64_t kEvery = 60 * 60 * 1000;
-    if (now - last_purge_ms < kEvery) co_return;
-    last_purge_ms = now;
-    std::int64_t cutoff = now - std::chrono::duration_cast<std::chrono::milliseconds>(options.retention).count();
+    if (!purge_unfinished && now - last_purge_ms < kEvery) co_return;
+    if (!purge_unfinished) last_purge_ms = now;
+    purge_unfinished = false;
+    std::int64_t cutoff =
+        last_purge_ms - std::chrono::duration_cast<std::chrono::milliseconds>(options.retention).count();
     // Rows are written in `seq` order, so the ones older than the cutoff come first. Each
     // transaction takes the `purge_batch` oldest dispatched rows and deletes those older than
     // the cutoff; a batch with a younger row (or a short one) was the last. So a backlog of
     // hours of rows never holds the service's writer in one long transaction: other commits
-    // take their turns between batches. No index on a timestamp to maintain.
+    // take their turns between batches. No index on a timestamp to maintain. At most
+    // kBatchesPerRound per idle round: the relay publishes nothing while it purges, so a
+    // large backlog is worked off over the next idle rounds instead of in one go.
+    constexpr int kBatchesPerRound = 4;
     const auto batch = static_cast<std::int64_t>(std::max<std::size_t>(options.purge_batch, 1));
-    while (!stopping) {
+    for (int round = 0; !stopping; ++round) {
+      if (round == kBatchesPerRound) {
+        purge_unfinished = true;
+        break;
+      }
       auto r = co_await db->transaction([&](Tx& tx) {
         return tx.exec(
             "DELETE FROM mercado_outbox WHERE created_at < $1 AND seq IN (SELECT seq FROM mercado_outbox"
