@@ -18,30 +18,49 @@ namespace {
 
 namespace sys = boost::system;
 
-// Builds the value as boost::json::parser does (a value_stack), and counts the keys it
-// meets: Boost.JSON keeps only the last of duplicate keys, so more keys than members means
-// a duplicate, which a request must not get away with (two readers of one body could
-// disagree on which value counts).
-struct BuildingHandler {
+// What a handler of boost::json::basic_parser must declare; every event is accepted and
+// ignored. The two handlers below replace the events they use.
+struct IgnoringHandler {
   static constexpr std::size_t max_object_size = bj::object::max_size();
   static constexpr std::size_t max_array_size = bj::array::max_size();
   static constexpr std::size_t max_key_size = bj::string::max_size();
   static constexpr std::size_t max_string_size = bj::string::max_size();
 
+  bool on_document_begin(sys::error_code&) { return true; }
+  bool on_document_end(sys::error_code&) { return true; }
+  bool on_object_begin(sys::error_code&) { return true; }
+  bool on_object_end(std::size_t, sys::error_code&) { return true; }
+  bool on_array_begin(sys::error_code&) { return true; }
+  bool on_array_end(std::size_t, sys::error_code&) { return true; }
+  bool on_key_part(bj::string_view, std::size_t, sys::error_code&) { return true; }
+  bool on_key(bj::string_view, std::size_t, sys::error_code&) { return true; }
+  bool on_string_part(bj::string_view, std::size_t, sys::error_code&) { return true; }
+  bool on_string(bj::string_view, std::size_t, sys::error_code&) { return true; }
+  bool on_number_part(bj::string_view, sys::error_code&) { return true; }
+  bool on_int64(std::int64_t, bj::string_view, sys::error_code&) { return true; }
+  bool on_uint64(std::uint64_t, bj::string_view, sys::error_code&) { return true; }
+  bool on_double(double, bj::string_view, sys::error_code&) { return true; }
+  bool on_bool(bool, sys::error_code&) { return true; }
+  bool on_null(sys::error_code&) { return true; }
+  bool on_comment_part(bj::string_view, sys::error_code&) { return true; }
+  bool on_comment(bj::string_view, sys::error_code&) { return true; }
+};
+
+// Builds the value as boost::json::parser does (a value_stack), and counts the keys it
+// meets: Boost.JSON keeps only the last of duplicate keys, so more keys than members means
+// a duplicate, which a request must not get away with (two readers of one body could
+// disagree on which value counts).
+struct BuildingHandler : IgnoringHandler {
   // The value stack starts in a buffer of the caller's (as boost::json::parse does).
   BuildingHandler(unsigned char* buffer, std::size_t size) : st(bj::storage_ptr(), buffer, size) {}
 
   bj::value_stack st;
   std::size_t keys = 0;
 
-  bool on_document_begin(sys::error_code&) { return true; }
-  bool on_document_end(sys::error_code&) { return true; }
-  bool on_object_begin(sys::error_code&) { return true; }
   bool on_object_end(std::size_t n, sys::error_code&) {
     st.push_object(n);
     return true;
   }
-  bool on_array_begin(sys::error_code&) { return true; }
   bool on_array_end(std::size_t n, sys::error_code&) {
     st.push_array(n);
     return true;
@@ -63,7 +82,6 @@ struct BuildingHandler {
     st.push_string(s);
     return true;
   }
-  bool on_number_part(bj::string_view, sys::error_code&) { return true; }
   bool on_int64(std::int64_t i, bj::string_view, sys::error_code&) {
     st.push_int64(i);
     return true;
@@ -84,23 +102,14 @@ struct BuildingHandler {
     st.push_null();
     return true;
   }
-  bool on_comment_part(bj::string_view, sys::error_code&) { return true; }
-  bool on_comment(bj::string_view, sys::error_code&) { return true; }
 };
 
 // Only on the error path: finds the first key repeated within one object, for the message.
-struct DuplicateFinder {
-  static constexpr std::size_t max_object_size = bj::object::max_size();
-  static constexpr std::size_t max_array_size = bj::array::max_size();
-  static constexpr std::size_t max_key_size = bj::string::max_size();
-  static constexpr std::size_t max_string_size = bj::string::max_size();
-
+struct DuplicateFinder : IgnoringHandler {
   std::vector<std::unordered_set<std::string>> open;
   std::string partial;
   std::optional<std::string> found;
 
-  bool on_document_begin(sys::error_code&) { return true; }
-  bool on_document_end(sys::error_code&) { return true; }
   bool on_object_begin(sys::error_code&) {
     open.emplace_back();
     return true;
@@ -109,8 +118,6 @@ struct DuplicateFinder {
     open.pop_back();
     return true;
   }
-  bool on_array_begin(sys::error_code&) { return true; }
-  bool on_array_end(std::size_t, sys::error_code&) { return true; }
   bool on_key_part(bj::string_view s, std::size_t, sys::error_code&) {
     partial.append(s.data(), s.size());
     return true;
@@ -125,16 +132,6 @@ struct DuplicateFinder {
     partial.clear();
     return true;
   }
-  bool on_string_part(bj::string_view, std::size_t, sys::error_code&) { return true; }
-  bool on_string(bj::string_view, std::size_t, sys::error_code&) { return true; }
-  bool on_number_part(bj::string_view, sys::error_code&) { return true; }
-  bool on_int64(std::int64_t, bj::string_view, sys::error_code&) { return true; }
-  bool on_uint64(std::uint64_t, bj::string_view, sys::error_code&) { return true; }
-  bool on_double(double, bj::string_view, sys::error_code&) { return true; }
-  bool on_bool(bool, sys::error_code&) { return true; }
-  bool on_null(sys::error_code&) { return true; }
-  bool on_comment_part(bj::string_view, sys::error_code&) { return true; }
-  bool on_comment(bj::string_view, sys::error_code&) { return true; }
 };
 
 std::size_t count_members(const bj::value& v) {

@@ -136,6 +136,15 @@ class OutboxTest : public ::testing::TestWithParam<Combo>, public BusTestBase {
     return n && *n ? **n : -1;
   }
 
+  // Adds an OrderPlaced event to the producer's outbox in a transaction of its own.
+  void add_event(const Outbox& outbox, const std::string& order_id) {
+    ASSERT_TRUE(producer_db_->transaction_blocking([&](storage::Tx& tx) -> Result<void> {
+      auto e = outbox.add(tx, "OrderPlaced", {{"order_id", order_id}});
+      return e ? Result<void>{} : std::unexpected(e.error());
+    }));
+  }
+  std::int64_t outbox_rows() { return count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox"); }
+
   // Waits (up to 20 s) until the producer's outbox has no undispatched row: the relay's
   // marker works in the background.
   void wait_until_all_marked() {
@@ -343,13 +352,8 @@ TEST_P(OutboxTest, AnIdleRelayPurgesDispatchedRowsOlderThanTheRetention) {
   core::ManualClock clock(core::SteadyTime{} + std::chrono::hours(24 * 365 * 56));
   const core::Clock& wall = clock;
   Outbox outbox("order-service", wall);
-  auto add = [&](const std::string& id) {
-    ASSERT_TRUE(producer_db_->transaction_blocking([&](storage::Tx& tx) -> Result<void> {
-      auto e = outbox.add(tx, "OrderPlaced", {{"order_id", id}});
-      return e ? Result<void>{} : std::unexpected(e.error());
-    }));
-  };
-  auto rows = [&] { return count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox"); };
+  auto add = [&](const std::string& id) { add_event(outbox, id); };
+  auto rows = [&] { return outbox_rows(); };
   auto relay = OutboxRelay::create(producer_db_, bus_, outbox,
                                    {.retention = std::chrono::hours(1), .clock = &clock, .metrics = &metrics_});
   add("p-1");
@@ -382,13 +386,8 @@ TEST_P(OutboxTest, ThePurgeDeletesABacklogInBatchesOverIdleRoundsAndKeepsTheYoun
   core::ManualClock clock(core::SteadyTime{} + std::chrono::hours(24 * 365 * 56));
   const core::Clock& wall = clock;
   Outbox outbox("order-service", wall);
-  auto add = [&](const std::string& id) {
-    ASSERT_TRUE(producer_db_->transaction_blocking([&](storage::Tx& tx) -> Result<void> {
-      auto e = outbox.add(tx, "OrderPlaced", {{"order_id", id}});
-      return e ? Result<void>{} : std::unexpected(e.error());
-    }));
-  };
-  auto rows = [&] { return count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox"); };
+  auto add = [&](const std::string& id) { add_event(outbox, id); };
+  auto rows = [&] { return outbox_rows(); };
   obs::Registry metrics;
   auto purged = [&] { return metrics.counter("mercado_outbox_purged_total", "").get().value(); };
   auto relay = OutboxRelay::create(producer_db_, bus_, outbox,
