@@ -242,6 +242,13 @@ class SqliteTx final : public Tx {
   Result<void> do_script(std::string_view sql) override {
     return read_only_ ? c_.read_only_script(sql) : c_.script(sql);
   }
+  Result<void> do_savepoint_statement(std::string_view sql) override {
+    // Prepared once per connection (sqlite3_stmt_readonly is true for these, so read
+    // transactions may use them too).
+    auto r = c_.run(sql, {}, nullptr, read_only_);
+    if (!r) return std::unexpected(std::move(r.error()));
+    return {};
+  }
 
  private:
   SqliteConnection& c_;

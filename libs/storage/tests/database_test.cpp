@@ -187,6 +187,42 @@ TEST_P(DatabaseTest, ASavepointUndoesOnlyItsOwnPart) {
   EXPECT_EQ((*ids)[1].get<int>(0), 4);
 }
 
+// Savepoints share one name: RELEASE and ROLLBACK TO must reach the innermost open one.
+TEST_P(DatabaseTest, NestedSavepointsUndoOnlyTheirOwnLevel) {
+  auto r = db_->transaction_blocking([](Tx& tx) -> Result<void> {
+    auto outer = tx.savepoint([](Tx& t) -> Result<void> {
+      if (auto i = t.exec("INSERT INTO items (id, name) VALUES (1, 'a')"); !i) return std::unexpected(i.error());
+      auto inner = t.savepoint([](Tx& u) -> Result<void> {
+        if (auto i = u.exec("INSERT INTO items (id, name) VALUES (2, 'b')"); !i) return std::unexpected(i.error());
+        return fail(Errc::conflict, "inner refused");
+      });
+      EXPECT_FALSE(inner);
+      auto kept = t.savepoint([](Tx& u) { return u.exec("INSERT INTO items (id, name) VALUES (3, 'c')"); });
+      EXPECT_TRUE(kept);
+      return {};
+    });
+    EXPECT_TRUE(outer);
+    // A savepoint whose inner one succeeded but which fails itself undoes both.
+    auto undone = tx.savepoint([](Tx& t) -> Result<void> {
+      auto inner = t.savepoint([](Tx& u) { return u.exec("INSERT INTO items (id, name) VALUES (4, 'd')"); });
+      EXPECT_TRUE(inner);
+      if (auto i = t.exec("INSERT INTO items (id, name) VALUES (5, 'e')"); !i) return std::unexpected(i.error());
+      return fail(Errc::conflict, "outer refused");
+    });
+    EXPECT_FALSE(undone);
+    return tx.savepoint([](Tx& t) -> Result<void> {
+      if (auto i = t.exec("INSERT INTO items (id, name) VALUES (6, 'f')"); !i) return std::unexpected(i.error());
+      return {};
+    });
+  });
+  ASSERT_TRUE(r) << r.error().internal;
+  auto ids = db_->transaction_blocking([](Tx& tx) { return tx.query("SELECT id FROM items ORDER BY id"); });
+  ASSERT_TRUE(ids);
+  std::vector<int> got;
+  for (const auto& row : *ids) got.push_back(row.get<int>(0));
+  EXPECT_EQ(got, (std::vector<int>{1, 3, 6}));
+}
+
 TEST_P(DatabaseTest, ConstraintFailuresAreTyped) {
   auto not_null = db_->transaction_blocking([](Tx& tx) { return tx.exec("INSERT INTO items (id) VALUES (1)"); });
   ASSERT_FALSE(not_null);

@@ -81,14 +81,17 @@ class Tx {
   template <class F>
   std::invoke_result_t<F&, Tx&> savepoint(F&& f) {
     using R = std::invoke_result_t<F&, Tx&>;
-    std::string name = "mercado_sp_" + std::to_string(++savepoints_);
-    if (auto r = exec_script("SAVEPOINT " + name); !r) return R(std::unexpected(r.error()));
+    // One name for every savepoint: RELEASE and ROLLBACK TO act on the most recent open
+    // savepoint of that name (SQLite and PostgreSQL alike), which is this one because
+    // savepoints nest. So the three statements are always the same text, prepared once per
+    // connection instead of parsed for every savepoint (each group-commit member has one).
+    if (auto r = savepoint_statement("SAVEPOINT mercado_sp"); !r) return R(std::unexpected(r.error()));
     const std::size_t hooks_before = hooks_.size();
     auto undo = [&]() -> Result<void> {
       failure_.reset();
       hooks_.resize(hooks_before);
-      if (auto r = exec_script("ROLLBACK TO SAVEPOINT " + name); !r) return r;
-      return exec_script("RELEASE SAVEPOINT " + name);
+      if (auto r = savepoint_statement("ROLLBACK TO SAVEPOINT mercado_sp"); !r) return r;
+      return savepoint_statement("RELEASE SAVEPOINT mercado_sp");
     };
     std::optional<R> out;
     try {
@@ -98,7 +101,7 @@ class Tx {
       throw;
     }
     if (*out && !failure_) {
-      if (auto r = exec_script("RELEASE SAVEPOINT " + name); !r) return R(std::unexpected(r.error()));
+      if (auto r = savepoint_statement("RELEASE SAVEPOINT mercado_sp"); !r) return R(std::unexpected(r.error()));
       return std::move(*out);
     }
     Error e = *out ? *failure_ : out->error();
@@ -119,10 +122,17 @@ class Tx {
   virtual Result<std::int64_t> do_exec(std::string_view sql, std::span<const Param> params) = 0;
   virtual Result<Rows> do_query(std::string_view sql, std::span<const Param> params) = 0;
   virtual Result<void> do_script(std::string_view sql) = 0;
+  // SAVEPOINT, RELEASE and ROLLBACK TO (the same three texts every time): a script unless
+  // the backend can keep them prepared.
+  virtual Result<void> do_savepoint_statement(std::string_view sql) { return do_script(sql); }
 
   std::vector<std::function<void()>> take_hooks() noexcept { return std::move(hooks_); }
 
  private:
+  Result<void> savepoint_statement(std::string_view sql) {
+    if (failure_) return std::unexpected(*failure_);
+    return remember(do_savepoint_statement(sql));
+  }
   template <class R>
   R remember(R r) {
     if (!r && !failure_) failure_ = r.error();
@@ -130,7 +140,6 @@ class Tx {
   }
   std::vector<std::function<void()>> hooks_;
   std::optional<Error> failure_;
-  std::uint64_t savepoints_ = 0;
 };
 
 }  // namespace mercado::storage
