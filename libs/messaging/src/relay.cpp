@@ -33,6 +33,15 @@ struct OutboxRelay::State {
   std::atomic<bool> leader{false};
   std::atomic<std::int64_t> lease_until_ms{0};
   std::int64_t last_purge_ms = 0;  // the loop's (or run_once's) coroutine only
+  // SQLite: every row up to here was published by this relay (and is marked, in flight, or
+  // was given to the marker). A round reads only the rows after it, instead of reading the
+  // rows in flight again and skipping them (with marks gathered for mark_delay, a busy
+  // service's every round re-read dozens of rows, bodies included). Sound because SQLite
+  // commits one writer at a time: a row with a lower seq is never committed after one with a
+  // higher seq was read. PostgreSQL assigns seqs at insert and commits in any order, so there
+  // the relay keeps reading from the start. Back to 0 when the lease was lost or a mark
+  // failed (its rows are pending again). Loop's (or run_once's) coroutine only.
+  std::int64_t published_through = 0;
   bool purge_unfinished = false;   // the last purge stopped at its per-round budget (same)
 
   // The loop publishes; a second coroutine, the marker, marks what it published. A batch is
@@ -41,6 +50,7 @@ struct OutboxRelay::State {
   // accumulated meanwhile in one transaction.
   std::mutex mark_mutex;
   std::vector<std::int64_t> to_mark;  // published, waiting for the marker (guarded)
+  bool mark_failed = false;          // guarded: a mark failed since the loop last looked
   std::set<std::int64_t> in_flight;  // published, not yet known marked: to_mark and the mark running (guarded)
   bool loop_ended = false;           // guarded: the marker drains to_mark and ends
   core::Notifier mark_wanted;        // loop -> marker
@@ -87,6 +97,7 @@ struct OutboxRelay::State {
     const std::int64_t lease_ms = options.lease.count();
     std::int64_t now = now_ms();
     if (!leader || lease_until_ms - now < lease_ms / 2) {
+      if (!leader) published_through = 0;  // another relay may have published meanwhile
       auto took = co_await db->transaction([&](Tx& tx) {
         return tx.exec(
             "UPDATE mercado_outbox_lease SET owner = $1, expires_at = $2"
@@ -106,17 +117,22 @@ struct OutboxRelay::State {
     {
       std::lock_guard lock(mark_mutex);
       skip.assign(in_flight.begin(), in_flight.end());
+      if (mark_failed) published_through = 0;
+      mark_failed = false;
     }
+    const bool after_watermark = db->dialect() == storage::Dialect::sqlite;
+    const std::int64_t after = after_watermark ? published_through : 0;
     struct Pending {
       std::vector<std::int64_t> seqs;
       std::vector<std::int64_t> created_ms;
       std::vector<Message> messages;
     };
     auto pending = co_await db->transaction([&](Tx& tx) -> Result<Pending> {
+      // After the watermark, the rows in flight are not read at all (their seqs are below it).
       auto rows = tx.query(
           "SELECT seq, message_id, event_type, traceparent, body, created_at FROM mercado_outbox"
-          " WHERE dispatched_at IS NULL ORDER BY seq LIMIT $1",
-          static_cast<std::int64_t>(options.batch_size + skip.size()));
+          " WHERE dispatched_at IS NULL AND seq > $2 ORDER BY seq LIMIT $1",
+          static_cast<std::int64_t>(options.batch_size + (after > 0 ? 0 : skip.size())), after);
       if (!rows) return std::unexpected(rows.error());
       Pending p;
       for (const Row& r : *rows) {
@@ -147,6 +163,7 @@ struct OutboxRelay::State {
       sent = co_await publisher->publish_batch(std::move(pending->messages));
     }
     if (!sent) co_return std::unexpected(sent.error());
+    if (after_watermark) published_through = std::max(published_through, pending->seqs.back());
     const std::int64_t sent_ms = now_ms();
     for (auto c : pending->created_ms) {
       dispatch_lag->observe(static_cast<double>(std::max<std::int64_t>(0, sent_ms - c)) / 1000.0);
@@ -161,7 +178,10 @@ struct OutboxRelay::State {
       co_return n;
     }
     auto marked = co_await mark(std::move(pending->seqs));
-    if (!marked) co_return std::unexpected(marked.error());
+    if (!marked) {
+      published_through = 0;  // pending again: published again
+      co_return std::unexpected(marked.error());
+    }
     co_return n;
   }
 
@@ -196,6 +216,7 @@ struct OutboxRelay::State {
       }
       {
         std::lock_guard lock(mark_mutex);
+        if (!m) mark_failed = true;  // the loop reads from the start again
         for (auto q : seqs) in_flight.erase(q);
       }
       mark_finished.notify_all();

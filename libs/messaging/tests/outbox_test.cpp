@@ -470,6 +470,45 @@ TEST_P(OutboxTest, TheRelayLoopWakesOnCommit) {
   EXPECT_EQ(relay->published(), 2U);
 }
 
+// The loop reads only the rows after those it published (SQLite); when the marker fails to
+// mark a batch, those rows are pending again and the loop publishes them again.
+TEST_P(OutboxTest, TheRelayLoopPublishesAgainWhatItsMarkerFailedToMark) {
+  Collector& deliveries = collector();
+  Collector& applied = collector();
+  const std::string queue = random_name("inventory-");
+  auto sub = consume(queue, deliveries, applied);
+  const bool pg = producer_db_->dialect() == storage::Dialect::postgres;
+  auto ddl = [&](const std::string& sql) {
+    ASSERT_TRUE(producer_db_->transaction_blocking([&](storage::Tx& tx) { return tx.exec_script(sql); }));
+  };
+  ddl(pg ? "CREATE FUNCTION refuse_mark() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'marking refused'; END $$"
+           " LANGUAGE plpgsql;"
+           "CREATE TRIGGER refuse_mark BEFORE UPDATE OF dispatched_at ON mercado_outbox"
+           " FOR EACH ROW EXECUTE FUNCTION refuse_mark()"
+         : "CREATE TRIGGER refuse_mark BEFORE UPDATE OF dispatched_at ON mercado_outbox"
+           " BEGIN SELECT RAISE(ABORT, 'marking refused'); END");
+  auto relay = OutboxRelay::start(producer_db_, bus_, outbox_, executor(),
+                                  {.poll_interval = std::chrono::milliseconds(50), .mark_delay = std::chrono::milliseconds(0),
+                                   .relay_id = "relay", .metrics = &metrics_});
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(place_order("f-" + std::to_string(i), i));
+  ASSERT_TRUE(deliveries.wait_total(3, seconds(20)));
+  // Every mark fails: the same three go out again (and again), none is lost.
+  ASSERT_TRUE(deliveries.wait_total(6, seconds(20)));
+  EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL"), 3);
+  // A later event goes out too, once the marks work again.
+  ddl(pg ? "DROP TRIGGER refuse_mark ON mercado_outbox; DROP FUNCTION refuse_mark()" : "DROP TRIGGER refuse_mark");
+  ASSERT_TRUE(place_order("f-3", 3));
+  ASSERT_TRUE(applied.wait_distinct(4, seconds(20)));
+  for (int i = 0; i < 400 && count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL") > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL"), 0);
+  run(relay->stop());
+  run(sub->stop());
+  for (const auto& [id, times] : applied.counts()) EXPECT_EQ(times, 1) << id;
+  EXPECT_EQ(count(*consumer_db_, "SELECT COUNT(*) FROM reservations"), 4);
+}
+
 // Lets the first publish wait until the test opens the gate, and tells when the second one
 // has gone out (and whether the gate was still "held" by then).
 class GatedPublisher final : public Publisher {
