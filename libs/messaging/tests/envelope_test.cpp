@@ -35,6 +35,40 @@ TEST(Envelope, CarriesTheChaptersFieldsPlusIdSourceAndTrace) {
   EXPECT_EQ(back->headers.at("correlation_id"), "c-9");
 }
 
+// The body is written by hand: it must be the JSON that serializing the same members as an
+// object gives, escapes, nesting, large data and all.
+TEST(Envelope, TheBodyIsTheSerializedObjectOfItsMembers) {
+  std::string big(5000, 'x');
+  for (boost::json::value data : {boost::json::value(nullptr), boost::json::value(42),
+                                  boost::json::value{{"quote\"back\\slash", "tab\tnew\nline\x01 é €"},
+                                                     {"nested", {{"list", {1, 2.5, true, nullptr, "s"}}}}},
+                                  boost::json::value{{"big", big}}}) {
+    for (Headers headers : {Headers{}, Headers{{"correlation_id", "c\"9"}, {"a", "b\\"}}}) {
+      Envelope e;
+      e.id = "id-\"1\"";
+      e.event_type = "Order\nCreated";
+      e.source = "order-service";
+      e.timestamp = "2026-11-28T01:02:03.000004Z";
+      e.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+      e.data = data;
+      e.headers = headers;
+      boost::json::object o;
+      o.emplace("id", e.id);
+      o.emplace("event_type", e.event_type);
+      o.emplace("source", e.source);
+      o.emplace("timestamp", e.timestamp);
+      o.emplace("traceparent", e.traceparent);
+      o.emplace("data", e.data);
+      if (!headers.empty()) {
+        boost::json::object h;
+        for (const auto& [k, v] : headers) h.emplace(k, v);
+        o.emplace("headers", std::move(h));
+      }
+      EXPECT_EQ(encode_envelope(e), boost::json::serialize(o));
+    }
+  }
+}
+
 TEST(Envelope, WithoutAValidTraceparentStartsANewSampledTrace) {
   Envelope e = make_envelope("X", nullptr, {{"traceparent", "garbage"}}, "s");
   auto tc = obs::TraceContext::parse(e.traceparent);
