@@ -102,7 +102,18 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
   std::mutex mutex;
   std::set<std::string> driving;  // sagas with a driver coroutine in this process
   std::set<std::string> stuck;
-  std::map<std::string, State, std::less<>> live;  // ForwardCheckpoint::deferred: unpersisted progress
+  // ForwardCheckpoint::deferred: a saga's progress since its stored row, for get(). Only what
+  // changed: the data's new members are the steps' outputs (copying the whole state at every
+  // step cost more than the rest of a step's bookkeeping).
+  struct Live {
+    Status status = Status::running;
+    int step = 0;
+    int attempts = 0;
+    std::int64_t updated_ms = 0;
+    std::vector<HistoryEntry> history;  // the deferred forward successes
+    boost::json::object outputs;        // members the steps set in the data since
+  };
+  std::map<std::string, Live, std::less<>> live;
   // Sagas created here and committed, with their lease's end: the first driver takes the
   // state from here instead of reading back the row that was just written.
   std::map<std::string, std::pair<Loaded, std::int64_t>, std::less<>> handover;
@@ -313,18 +324,22 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
   };
 
   // Deferred forward progress of the sagas driven here, for get() (the stored row lags).
-  void set_live(const State& s, const std::vector<HistoryEntry>& deferred) {
-    State l = s;
-    l.history = deferred;
-    l.updated_ms = deferred.empty() ? s.updated_ms : deferred.back().at_ms;
+  // `output`: what the step that succeeded last set in the data.
+  void set_live(const State& s, const std::vector<HistoryEntry>& deferred, const boost::json::object& output) {
     std::lock_guard lock(mutex);
-    live.insert_or_assign(s.id, std::move(l));
+    Live& l = live[s.id];
+    l.status = s.status;
+    l.step = s.step;
+    l.attempts = s.attempts;
+    l.updated_ms = deferred.empty() ? s.updated_ms : deferred.back().at_ms;
+    l.history = deferred;
+    for (const auto& kv : output) l.outputs[kv.key()] = kv.value();
   }
   void drop_live(const std::string& id) {
     std::lock_guard lock(mutex);
     live.erase(id);
   }
-  std::optional<State> live_state(const std::string& id) {
+  std::optional<Live> live_state(const std::string& id) {
     std::lock_guard lock(mutex);
     auto it = live.find(id);
     if (it == live.end()) return std::nullopt;
@@ -433,7 +448,7 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
 
       if (forward) {
         if (result.kind == StepResult::Kind::ok) {
-          for (auto& kv : result.output) s.data[kv.key()] = kv.value();
+          for (const auto& kv : result.output) s.data[kv.key()] = kv.value();
           ++s.step;
           s.attempts = 0;
           if (s.step >= nsteps) {  // the last step's success and the completion: one transaction
@@ -446,7 +461,7 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
             // Kept in memory; stored with the next transition that is persisted. (Past a quarter of
             // the lease it is persisted now, which also renews the lease.)
             p.deferred.push_back({now_ms(), "step_succeeded", step.name, ""});
-            set_live(s, p.deferred);
+            set_live(s, p.deferred, result.output);
           } else if (opts.forward_checkpoint == ForwardCheckpoint::background) {
             const bool stored = co_await settle(p.inflight);
             if (!stored) co_return;
@@ -671,7 +686,7 @@ asio::awaitable<Result<std::optional<State>>> Orchestrator::get(std::string saga
         if (auto l = me.live_state(saga_id); l && !terminal(s.status) && s.step <= l->step) {
           s.status = l->status;
           s.step = l->step;
-          s.data = l->data;
+          for (const auto& kv : l->outputs) s.data[kv.key()] = kv.value();
           s.attempts = l->attempts;
           s.updated_ms = l->updated_ms;
           s.history.insert(s.history.end(), l->history.begin(), l->history.end());

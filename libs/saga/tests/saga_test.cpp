@@ -317,6 +317,8 @@ TEST_P(SagaTest, DeferredCheckpointsWriteOnlyAtTheEndsShowLiveProgressAndACrashR
     EXPECT_EQ(seen_during_s2->status, Status::running);
     EXPECT_EQ(seen_during_s2->step, 2);
     EXPECT_EQ(seen_during_s2->data.at("s1_id").as_string(), "s1-deferred-1");
+    EXPECT_EQ(seen_during_s2->data.at("s0_id").as_string(), "s0-deferred-1");  // both deferred outputs
+    EXPECT_FALSE(seen_during_s2->data.contains("s2_id"));
     std::vector<std::string> live;
     for (const auto& h : seen_during_s2->history) live.push_back(h.event + ":" + h.step);
     EXPECT_EQ(live, (std::vector<std::string>{"started:", "step_succeeded:s0", "step_succeeded:s1"}));
