@@ -144,6 +144,20 @@ class OutboxTest : public ::testing::TestWithParam<Combo>, public BusTestBase {
     }));
   }
   std::int64_t outbox_rows() { return count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox"); }
+  // A trigger on the producer's outbox that makes every mark (UPDATE of dispatched_at) fail,
+  // or its removal.
+  void refuse_marks(bool refuse) {
+    const bool pg = producer_db_->dialect() == storage::Dialect::postgres;
+    const std::string sql =
+        refuse ? (pg ? "CREATE FUNCTION refuse_mark() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'marking refused'; END $$"
+                       " LANGUAGE plpgsql;"
+                       "CREATE TRIGGER refuse_mark BEFORE UPDATE OF dispatched_at ON mercado_outbox"
+                       " FOR EACH ROW EXECUTE FUNCTION refuse_mark()"
+                     : "CREATE TRIGGER refuse_mark BEFORE UPDATE OF dispatched_at ON mercado_outbox"
+                       " BEGIN SELECT RAISE(ABORT, 'marking refused'); END")
+               : (pg ? "DROP TRIGGER refuse_mark ON mercado_outbox; DROP FUNCTION refuse_mark()" : "DROP TRIGGER refuse_mark");
+    ASSERT_TRUE(producer_db_->transaction_blocking([&](storage::Tx& tx) { return tx.exec_script(sql); }));
+  }
 
   // Waits (up to 20 s) until the producer's outbox has no undispatched row: the relay's
   // marker works in the background.
@@ -422,16 +436,7 @@ TEST_P(OutboxTest, AFailedMarkPublishesTheEventsAgainAndAppliesThemOnce) {
   const std::string queue = random_name("inventory-");
   auto sub = consume(queue, deliveries, applied);
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(place_order("m-" + std::to_string(i), i));
-  const bool pg = producer_db_->dialect() == storage::Dialect::postgres;
-  auto ddl = [&](const std::string& sql) {
-    ASSERT_TRUE(producer_db_->transaction_blocking([&](storage::Tx& tx) { return tx.exec_script(sql); }));
-  };
-  ddl(pg ? "CREATE FUNCTION refuse_mark() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'marking refused'; END $$"
-           " LANGUAGE plpgsql;"
-           "CREATE TRIGGER refuse_mark BEFORE UPDATE OF dispatched_at ON mercado_outbox"
-           " FOR EACH ROW EXECUTE FUNCTION refuse_mark()"
-         : "CREATE TRIGGER refuse_mark BEFORE UPDATE OF dispatched_at ON mercado_outbox"
-           " BEGIN SELECT RAISE(ABORT, 'marking refused'); END");
+  refuse_marks(true);
 
   auto relay = OutboxRelay::create(producer_db_, bus_, outbox_, {.relay_id = "relay", .metrics = &metrics_});
   auto refused = run(relay->run_once());
@@ -440,7 +445,7 @@ TEST_P(OutboxTest, AFailedMarkPublishesTheEventsAgainAndAppliesThemOnce) {
   EXPECT_EQ(relay->published(), 0U);
   ASSERT_TRUE(deliveries.wait_total(3));
 
-  ddl(pg ? "DROP TRIGGER refuse_mark ON mercado_outbox; DROP FUNCTION refuse_mark()" : "DROP TRIGGER refuse_mark");
+  refuse_marks(false);
   auto again = run(relay->run_once());
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_EQ(*again, 3U);  // the same three, once more
@@ -477,16 +482,7 @@ TEST_P(OutboxTest, TheRelayLoopPublishesAgainWhatItsMarkerFailedToMark) {
   Collector& applied = collector();
   const std::string queue = random_name("inventory-");
   auto sub = consume(queue, deliveries, applied);
-  const bool pg = producer_db_->dialect() == storage::Dialect::postgres;
-  auto ddl = [&](const std::string& sql) {
-    ASSERT_TRUE(producer_db_->transaction_blocking([&](storage::Tx& tx) { return tx.exec_script(sql); }));
-  };
-  ddl(pg ? "CREATE FUNCTION refuse_mark() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'marking refused'; END $$"
-           " LANGUAGE plpgsql;"
-           "CREATE TRIGGER refuse_mark BEFORE UPDATE OF dispatched_at ON mercado_outbox"
-           " FOR EACH ROW EXECUTE FUNCTION refuse_mark()"
-         : "CREATE TRIGGER refuse_mark BEFORE UPDATE OF dispatched_at ON mercado_outbox"
-           " BEGIN SELECT RAISE(ABORT, 'marking refused'); END");
+  refuse_marks(true);
   auto relay = OutboxRelay::start(producer_db_, bus_, outbox_, executor(),
                                   {.poll_interval = std::chrono::milliseconds(50), .mark_delay = std::chrono::milliseconds(0),
                                    .relay_id = "relay", .metrics = &metrics_});
@@ -496,7 +492,7 @@ TEST_P(OutboxTest, TheRelayLoopPublishesAgainWhatItsMarkerFailedToMark) {
   ASSERT_TRUE(deliveries.wait_total(6, seconds(20)));
   EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL"), 3);
   // A later event goes out too, once the marks work again.
-  ddl(pg ? "DROP TRIGGER refuse_mark ON mercado_outbox; DROP FUNCTION refuse_mark()" : "DROP TRIGGER refuse_mark");
+  refuse_marks(false);
   ASSERT_TRUE(place_order("f-3", 3));
   ASSERT_TRUE(applied.wait_distinct(4, seconds(20)));
   for (int i = 0; i < 400 && count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL") > 0; ++i) {
