@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <set>
 #include <limits>
 #include <mutex>
 
@@ -118,13 +119,14 @@ struct StoredEvent {
   std::int64_t position = 0;
 };
 
-// The stored events among `events` (by event id). One statement per 32 ids, each id a point
-// lookup in the event_id index joined by UNION ALL: `event_id IN ($1, $2, ...)` would make
-// SQLite build a temporary B-tree of the list for every append (an order's batch has three
-// or more ids).
+// The stored events among `events` (by event id), each once even if the batch names it twice
+// (as `IN` would). One statement per 32 ids, each id a point lookup in the event_id index
+// joined by UNION ALL: `event_id IN ($1, $2, ...)` would make SQLite build a temporary B-tree
+// of the list for every append (an order's batch has three or more ids).
 Result<std::vector<StoredEvent>> stored_events(storage::Tx& tx, std::span<const NewEvent> events) {
   constexpr std::size_t kPerStatement = 32;
   std::vector<StoredEvent> out;
+  std::set<std::string, std::less<>> seen;
   for (std::size_t from = 0; from < events.size(); from += kPerStatement) {
     const std::size_t n = std::min(kPerStatement, events.size() - from);
     std::vector<storage::Param> ids;
@@ -133,11 +135,14 @@ Result<std::vector<StoredEvent>> stored_events(storage::Tx& tx, std::span<const 
     for (std::size_t i = 0; i < n; ++i) {
       ids.emplace_back(events[from + i].event_id);
       if (i) sql += " UNION ALL ";
-      sql += "SELECT stream_id, version, position FROM es_events WHERE event_id = $" + std::to_string(i + 1);
+      sql += "SELECT stream_id, version, position, event_id FROM es_events WHERE event_id = $" + std::to_string(i + 1);
     }
     auto rows = tx.query_params(sql, ids);
     if (!rows) return fail(std::move(rows.error()));
-    for (const auto& r : *rows) out.push_back({r.get<std::string>(0), r.get<std::int64_t>(1), r.get<std::int64_t>(2)});
+    for (const auto& r : *rows) {
+      if (!seen.insert(r.get<std::string>(3)).second) continue;
+      out.push_back({r.get<std::string>(0), r.get<std::int64_t>(1), r.get<std::int64_t>(2)});
+    }
   }
   return out;
 }

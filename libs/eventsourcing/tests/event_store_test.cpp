@@ -83,6 +83,11 @@ TEST_P(EsTest, AppendingStoredEventIdsIsANoOp) {
   auto elsewhere = run(store.append("other", {batch[0]}, ExpectedVersion::any()));
   ASSERT_FALSE(elsewhere);
   EXPECT_EQ(elsewhere.error().error.type, "duplicate-event-id");
+  // A batch naming a stored id twice could never have been stored as it is: not a replay.
+  auto twice = run(store.append("s", {batch[0], batch[0]}, ExpectedVersion::any()));
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().error.type, "duplicate-event-id");
+  EXPECT_EQ(run(store.read_stream("s"))->size(), 2U);
 }
 
 TEST_P(EsTest, TwoRacingWritersOneWinsTheOtherGetsTheCurrentVersion) {

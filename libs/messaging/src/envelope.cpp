@@ -116,7 +116,8 @@ void append_value(std::string& out, const bj::value& v) {
 }  // namespace
 
 // Written directly (the same members in the same order as a boost::json::object of them
-// would give), not through an object: that copied the event's data first.
+// would give, byte for byte except DEL, which is escaped here), not through an object: that
+// copied the event's data first.
 std::string encode_envelope(const Envelope& e) {
   std::string out;
   out.reserve(192 + e.id.size() + e.event_type.size() + e.source.size() + e.traceparent.size());

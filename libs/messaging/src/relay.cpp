@@ -128,11 +128,13 @@ struct OutboxRelay::State {
       std::vector<Message> messages;
     };
     auto pending = co_await db->transaction([&](Tx& tx) -> Result<Pending> {
-      // After the watermark, the rows in flight are not read at all (their seqs are below it).
+      // After the watermark, the rows in flight are not read at all (their seqs are below it),
+      // except after a reset: then rows still in flight may lie above the new watermark, and
+      // the limit leaves room for them.
       auto rows = tx.query(
           "SELECT seq, message_id, event_type, traceparent, body, created_at FROM mercado_outbox"
           " WHERE dispatched_at IS NULL AND seq > $2 ORDER BY seq LIMIT $1",
-          static_cast<std::int64_t>(options.batch_size + (after > 0 ? 0 : skip.size())), after);
+          static_cast<std::int64_t>(options.batch_size + skip.size()), after);
       if (!rows) return std::unexpected(rows.error());
       Pending p;
       for (const Row& r : *rows) {

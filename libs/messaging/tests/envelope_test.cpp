@@ -67,6 +67,20 @@ TEST(Envelope, TheBodyIsTheSerializedObjectOfItsMembers) {
       EXPECT_EQ(encode_envelope(e), boost::json::serialize(o));
     }
   }
+  // DEL (0x7F) is escaped here (\u007f) and written raw by Boost.JSON: the same JSON string.
+  Envelope e;
+  e.id = "id";
+  e.source = "s";
+  e.timestamp = "2026-11-28T01:02:03.000004Z";
+  e.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  e.event_type = "del\x7f";
+  e.data = boost::json::value{{"k", "del\x7f"}};
+  e.headers = {{"h\x7f", "v\x7f"}};
+  auto back = decode_envelope(encode_envelope(e));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->event_type, e.event_type);
+  EXPECT_EQ(back->data, e.data);
+  EXPECT_EQ(back->headers, e.headers);
 }
 
 TEST(Envelope, WithoutAValidTraceparentStartsANewSampledTrace) {

@@ -106,6 +106,7 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
   // changed: the data's new members are the steps' outputs (copying the whole state at every
   // step cost more than the rest of a step's bookkeeping).
   struct Live {
+    int base_step = 0;  // the stored row's step: what the outputs and history follow
     Status status = Status::running;
     int step = 0;
     int attempts = 0;
@@ -327,7 +328,9 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
   // `output`: what the step that succeeded last set in the data.
   void set_live(const State& s, const std::vector<HistoryEntry>& deferred, const boost::json::object& output) {
     std::lock_guard lock(mutex);
-    Live& l = live[s.id];
+    auto [it, created] = live.try_emplace(s.id);
+    Live& l = it->second;
+    if (created) l.base_step = s.step - 1;  // the first deferred success since the row was stored
     l.status = s.status;
     l.step = s.step;
     l.attempts = s.attempts;
@@ -683,7 +686,10 @@ asio::awaitable<Result<std::optional<State>>> Orchestrator::get(std::string saga
           s.history.push_back({r.get<std::int64_t>(0), r.get<std::string>(1), r.get<std::string>(2), r.get<std::string>(3)});
         }
         // Forward progress this instance has made but not stored yet (deferred checkpoints).
-        if (auto l = me.live_state(saga_id); l && !terminal(s.status) && s.step <= l->step) {
+        // Only over the row it follows: a row read before the driver stored its progress and
+        // started deferring again would lack the earlier steps' outputs (it shows less
+        // progress instead, never a mix).
+        if (auto l = me.live_state(saga_id); l && !terminal(s.status) && s.step == l->base_step) {
           s.status = l->status;
           s.step = l->step;
           for (const auto& kv : l->outputs) s.data[kv.key()] = kv.value();

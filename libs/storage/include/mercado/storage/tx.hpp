@@ -88,7 +88,7 @@ class Tx {
     if (auto r = savepoint_statement("SAVEPOINT mercado_sp"); !r) return R(std::unexpected(r.error()));
     const std::size_t hooks_before = hooks_.size();
     auto undo = [&]() -> Result<void> {
-      failure_.reset();
+      if (!savepoint_failed_) failure_.reset();
       hooks_.resize(hooks_before);
       if (auto r = savepoint_statement("ROLLBACK TO SAVEPOINT mercado_sp"); !r) return r;
       return savepoint_statement("RELEASE SAVEPOINT mercado_sp");
@@ -129,9 +129,14 @@ class Tx {
   std::vector<std::function<void()>> take_hooks() noexcept { return std::move(hooks_); }
 
  private:
+  // A SAVEPOINT, RELEASE or ROLLBACK TO that fails leaves the open savepoints no longer
+  // matching the nesting of savepoint() calls (they share one name): its error then sticks,
+  // no undo clears it, and the whole transaction rolls back.
   Result<void> savepoint_statement(std::string_view sql) {
     if (failure_) return std::unexpected(*failure_);
-    return remember(do_savepoint_statement(sql));
+    auto r = remember(do_savepoint_statement(sql));
+    if (!r) savepoint_failed_ = true;
+    return r;
   }
   template <class R>
   R remember(R r) {
@@ -140,6 +145,7 @@ class Tx {
   }
   std::vector<std::function<void()>> hooks_;
   std::optional<Error> failure_;
+  bool savepoint_failed_ = false;
 };
 
 }  // namespace mercado::storage
