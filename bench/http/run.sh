@@ -20,6 +20,10 @@ case "$backend" in
   *) echo "IO_BACKEND must be epoll or io_uring" >&2; exit 2 ;;
 esac
 cmake --build "$build" --target hello-service startup_probe >"$(mktemp)" || { echo "build failed"; exit 1; }
+# The build leaves hundreds of MB of dirty pages that the kernel writes back ~30 s later, in
+# the middle of the run: the services' fsyncs then queue behind it (stalls of 250-300 ms in
+# the first run after a rebuild). Write them now, before anything is measured.
+sync
 
 work=$(mktemp -d)
 cleanup() {

@@ -13,6 +13,10 @@ scripts/setup.sh bench
 cmake --preset release >/dev/null
 cmake --build --preset release --target mercado user-service inventory-service payment-service shipping-service order-service \
   >"$(mktemp)" || { echo "build failed"; exit 1; }
+# The build leaves hundreds of MB of dirty pages that the kernel writes back ~30 s later, in
+# the middle of the run: the services' fsyncs then queue behind it (stalls of 250-300 ms in
+# the first run after a rebuild). Write them now, before anything is measured.
+sync
 data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 ./build/release/bin/mercado up --data-dir "$data" --base-port "$((port % 15000 + 10000))" --access-log 0 --log-level warn ${UP_ARGS:-} \
