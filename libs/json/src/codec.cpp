@@ -1,5 +1,7 @@
 #include <mercado/json/codec.hpp>
 
+#include <algorithm>
+
 #include <mercado/core/json_escape.hpp>
 #include <mercado/json/rules.hpp>
 
@@ -199,6 +201,26 @@ void append_string(std::string& out, std::string_view s) {
   core::append_json_escaped(out, s);
   out += '"';
 }
+
+namespace {
+
+template <class V>
+void serialize_onto(std::string& out, const V& v) {
+  bj::serializer sr;
+  sr.reset(&v);
+  while (!sr.done()) {
+    const std::size_t at = out.size();
+    out.resize(std::max(out.capacity(), at + 256));
+    const auto written = sr.read(out.data() + at, out.size() - at);
+    out.resize(at + written.size());
+  }
+}
+
+}  // namespace
+
+void append_serialized(std::string& out, const bj::value& v) { serialize_onto(out, v); }
+void append_serialized(std::string& out, const bj::object& v) { serialize_onto(out, v); }
+void append_serialized(std::string& out, const bj::array& v) { serialize_onto(out, v); }
 
 void append_double(std::string& out, double d) {
   if (!std::isfinite(d)) {

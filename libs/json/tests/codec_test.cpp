@@ -197,6 +197,11 @@ TEST(JsonCodec, DirectWriterMatchesTheDomSerializer) {
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_EQ(back->customer_id, o.customer_id);
   EXPECT_EQ(back->items[1].quantity, 3);
+  // boost::json values are serialized straight into the text, in pieces when large.
+  const bj::value big{{"list", bj::array(300, bj::value("x"))}, {"s", std::string(5000, 'y')}};
+  EXPECT_EQ(to_string(big), bj::serialize(big));
+  EXPECT_EQ(to_string(big.as_object()), bj::serialize(big));
+  EXPECT_EQ(to_string(big.at("list").as_array()), bj::serialize(big.at("list")));
 }
 
 TEST(JsonRules, Email) {

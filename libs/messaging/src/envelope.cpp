@@ -1,13 +1,12 @@
 #include <mercado/messaging/envelope.hpp>
 #include <mercado/messaging/message.hpp>
 
-#include <algorithm>
 #include <ctime>
 
 #include <boost/json.hpp>
 
-#include <mercado/core/json_escape.hpp>
 #include <mercado/core/uuid.hpp>
+#include <mercado/json/codec.hpp>
 #include <mercado/observability/trace.hpp>
 
 namespace mercado::messaging {
@@ -91,61 +90,29 @@ Envelope make_envelope(std::string event_type, bj::value data, Headers headers, 
   return e;
 }
 
-namespace {
-
-void append_string(std::string& out, std::string_view key, std::string_view value) {
-  out += '"';
-  out += key;
-  out += "\":\"";
-  core::append_json_escaped(out, value);
-  out += '"';
-}
-
-// Serializes `v` straight onto the end of `out`.
-void append_value(std::string& out, const bj::value& v) {
-  bj::serializer sr;
-  sr.reset(&v);
-  while (!sr.done()) {
-    const std::size_t at = out.size();
-    out.resize(std::max(out.capacity(), at + 256));
-    const auto written = sr.read(out.data() + at, out.size() - at);
-    out.resize(at + written.size());
-  }
-}
-
-}  // namespace
-
 // Written directly (the same members in the same order as a boost::json::object of them
 // would give, byte for byte except DEL, which is escaped here), not through an object: that
 // copied the event's data first.
 std::string encode_envelope(const Envelope& e) {
+  using json::detail::append_string;
   std::string out;
   out.reserve(192 + e.id.size() + e.event_type.size() + e.source.size() + e.traceparent.size());
-  out += '{';
-  append_string(out, "id", e.id);
-  out += ',';
-  append_string(out, "event_type", e.event_type);
-  out += ',';
-  append_string(out, "source", e.source);
-  out += ',';
-  append_string(out, "timestamp", e.timestamp);
-  out += ',';
-  append_string(out, "traceparent", e.traceparent);
+  const std::pair<std::string_view, const std::string*> texts[] = {{"id", &e.id},
+                                                                   {"event_type", &e.event_type},
+                                                                   {"source", &e.source},
+                                                                   {"timestamp", &e.timestamp},
+                                                                   {"traceparent", &e.traceparent}};
+  for (const auto& [key, value] : texts) {
+    out += out.empty() ? '{' : ',';
+    append_string(out, key);
+    out += ':';
+    append_string(out, *value);
+  }
   out += ",\"data\":";
-  append_value(out, e.data);
+  json::detail::write_value(out, e.data);
   if (!e.headers.empty()) {
-    out += ",\"headers\":{";
-    bool first = true;
-    for (const auto& [k, v] : e.headers) {
-      if (!first) out += ',';
-      first = false;
-      out += '"';
-      core::append_json_escaped(out, k);
-      out += "\":\"";
-      core::append_json_escaped(out, v);
-      out += '"';
-    }
-    out += '}';
+    out += ",\"headers\":";
+    json::detail::write_value(out, e.headers);
   }
   out += '}';
   return out;

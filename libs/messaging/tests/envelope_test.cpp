@@ -37,6 +37,19 @@ TEST(Envelope, CarriesTheChaptersFieldsPlusIdSourceAndTrace) {
 
 // The body is written by hand: it must be the JSON that serializing the same members as an
 // object gives, escapes, nesting, large data and all.
+// An envelope with fixed id, source, timestamp and trace, and these contents.
+Envelope envelope_of(std::string event_type, boost::json::value data, Headers headers) {
+  Envelope e;
+  e.id = "id-\"1\"";
+  e.event_type = std::move(event_type);
+  e.source = "order-service";
+  e.timestamp = "2026-11-28T01:02:03.000004Z";
+  e.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  e.data = std::move(data);
+  e.headers = std::move(headers);
+  return e;
+}
+
 TEST(Envelope, TheBodyIsTheSerializedObjectOfItsMembers) {
   std::string big(5000, 'x');
   for (boost::json::value data : {boost::json::value(nullptr), boost::json::value(42),
@@ -44,14 +57,7 @@ TEST(Envelope, TheBodyIsTheSerializedObjectOfItsMembers) {
                                                      {"nested", {{"list", {1, 2.5, true, nullptr, "s"}}}}},
                                   boost::json::value{{"big", big}}}) {
     for (Headers headers : {Headers{}, Headers{{"correlation_id", "c\"9"}, {"a", "b\\"}}}) {
-      Envelope e;
-      e.id = "id-\"1\"";
-      e.event_type = "Order\nCreated";
-      e.source = "order-service";
-      e.timestamp = "2026-11-28T01:02:03.000004Z";
-      e.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-      e.data = data;
-      e.headers = headers;
+      Envelope e = envelope_of("Order\nCreated", data, headers);
       boost::json::object o;
       o.emplace("id", e.id);
       o.emplace("event_type", e.event_type);
@@ -68,14 +74,7 @@ TEST(Envelope, TheBodyIsTheSerializedObjectOfItsMembers) {
     }
   }
   // DEL (0x7F) is escaped here (\u007f) and written raw by Boost.JSON: the same JSON string.
-  Envelope e;
-  e.id = "id";
-  e.source = "s";
-  e.timestamp = "2026-11-28T01:02:03.000004Z";
-  e.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-  e.event_type = "del\x7f";
-  e.data = boost::json::value{{"k", "del\x7f"}};
-  e.headers = {{"h\x7f", "v\x7f"}};
+  Envelope e = envelope_of("del\x7f", boost::json::value{{"k", "del\x7f"}}, {{"h\x7f", "v\x7f"}});
   auto back = decode_envelope(encode_envelope(e));
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_EQ(back->event_type, e.event_type);

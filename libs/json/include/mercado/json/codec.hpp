@@ -226,13 +226,17 @@ bj::value encode_value(const T& in) {
 // Appends `s` as a JSON string (with quotes), escaping as RFC 8259 requires.
 void append_string(std::string& out, std::string_view s);
 void append_double(std::string& out, double d);
+// Appends the serialized value, written by boost::json::serializer straight into `out`.
+void append_serialized(std::string& out, const bj::value& v);
+void append_serialized(std::string& out, const bj::object& v);
+void append_serialized(std::string& out, const bj::array& v);
 
 // Writes JSON text straight from the value, without building a boost::json DOM first
 // (responses are written on every request: this is the hot path of encoding).
 template <class T>
 void write_value(std::string& out, const T& in) {
   if constexpr (std::is_same_v<T, bj::value> || std::is_same_v<T, bj::object> || std::is_same_v<T, bj::array>) {
-    out += bj::serialize(in);
+    append_serialized(out, in);
   } else if constexpr (std::is_same_v<T, bool>) {
     out += in ? "true" : "false";
   } else if constexpr (std::is_integral_v<T>) {
