@@ -294,10 +294,12 @@ asio::awaitable<AppendOutcome> EventStore::append(std::string stream, std::vecto
                                                   ExpectedVersion expected) {
   if (db_->groups_writes()) {
     // The database groups every write of the process (the service's own transactions
-    // too) into shared commits, each in its own savepoint: the append joins those, so one
-    // commit covers appends and everything else written meanwhile.
+    // too) into shared commits: the append joins those, so one commit covers appends and
+    // everything else written meanwhile. It may run more than once (storage::Rerun): the
+    // hook, like the append, acts through the transaction and its commit hooks only.
     std::optional<AppendError> refused;
     auto r = co_await db_->transaction([&](storage::Tx& tx) -> Result<AppendOutcome> {
+      refused.reset();
       auto out = append_in(tx, stream, events, expected);
       // A refused append wrote nothing. If a statement failed on the way (PostgreSQL: a
       // unique violation), the savepoint is undone and `refused` still says why.
@@ -305,7 +307,7 @@ asio::awaitable<AppendOutcome> EventStore::append(std::string stream, std::vecto
       if (!out && !out.error().is_concurrency()) return fail(out.error().error);  // undoes this savepoint only
       if (out && !out->replayed) tx.on_commit([this] { appended_.notify_all(); });
       return out;
-    });
+    }, storage::TxMode::write, storage::Rerun::allowed);
     if (r) co_return std::move(*r);
     if (refused) co_return std::unexpected(std::move(*refused));
     co_return std::unexpected(storage_error(std::move(r.error())));  // the shared commit failed

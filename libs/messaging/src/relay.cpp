@@ -103,7 +103,7 @@ struct OutboxRelay::State {
             "UPDATE mercado_outbox_lease SET owner = $1, expires_at = $2"
             " WHERE name = 'relay' AND (owner = $1 OR expires_at < $3)",
             options.relay_id, now + lease_ms, now);
-      });
+      }, TxMode::write, storage::Rerun::allowed);
       if (!took) co_return std::unexpected(took.error());
       leader = *took == 1;
       if (!leader) co_return std::size_t{0};
@@ -251,8 +251,12 @@ struct OutboxRelay::State {
   asio::awaitable<Result<void>> mark(std::vector<std::int64_t> seqs) {
     const std::int64_t lease_ms = options.lease.count();
     std::string list = id_list(seqs);
-    std::optional<bool> renewed;  // set when the lease was renewed (or found taken)
+    // Set by the transaction when it renewed the lease (or found it taken), and applied once
+    // it has committed. The function may run more than once (storage::Rerun): it resets them.
+    std::optional<bool> renewed;
+    std::int64_t renewed_until = 0;
     auto marked = co_await db->transaction([&](Tx& tx) -> Result<void> {
+      renewed.reset();
       std::int64_t t = now_ms();
       auto m = tx.exec(std::string("UPDATE mercado_outbox SET dispatched_at = $2 WHERE ") + in_list() +
                            " AND dispatched_at IS NULL",
@@ -263,11 +267,14 @@ struct OutboxRelay::State {
                        options.relay_id, t + lease_ms);
       if (!l) return std::unexpected(l.error());
       renewed = *l == 1;
-      if (*renewed) lease_until_ms = t + lease_ms;
+      renewed_until = t + lease_ms;
       return {};
-    });
+    }, TxMode::write, storage::Rerun::allowed);
     if (!marked) co_return std::unexpected(marked.error());
-    if (renewed) leader = *renewed;
+    if (renewed) {
+      leader = *renewed;
+      if (*renewed) lease_until_ms = renewed_until;
+    }
     published += seqs.size();
     published_total->inc(seqs.size());
     co_return Result<void>{};

@@ -547,8 +547,13 @@ struct Orchestrator::Impl : std::enable_shared_from_this<Orchestrator::Impl> {
                              std::string_view step, std::string_view detail, std::string_view then_event,
                              bool* completion_refused = nullptr) {
     std::string ev(event), st(step), de(detail), th(then_event);
+    // May run more than once (storage::Rerun): the completion hook acts through the Tx.
     auto r = co_await db->transaction(
-        [&](storage::Tx& tx) { return persist_in(tx, s, earlier, ev, st, de, th, completion_refused); });
+        [&](storage::Tx& tx) {
+          if (completion_refused != nullptr) *completion_refused = false;
+          return persist_in(tx, s, earlier, ev, st, de, th, completion_refused);
+        },
+        storage::TxMode::write, storage::Rerun::allowed);
     boundary("persisted:" + ev + ":" + st);
     if (!r) {
       if (completion_refused != nullptr && *completion_refused) {

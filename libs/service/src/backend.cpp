@@ -63,6 +63,9 @@ void register_database_metrics(const std::shared_ptr<storage::Database>& db) {
                          read(&S::write_busy_ns, 1e-9));
     reg.counter_callback("db_pages_written_total", "Pages written to the log by commits (SQLite's WAL frames)",
                          read(&S::pages_written, 1));
+    reg.counter_callback("db_group_reruns_total",
+                         "Commit groups run again with a savepoint per transaction because one failed without",
+                         read(&S::group_reruns, 1));
   });
 }
 

@@ -93,7 +93,8 @@ boost::asio::awaitable<http::Response> idempotent(storage::Database& db, const h
   auto key_header = idempotency_key(req);
   if (!key_header) co_return http::problem(req, key_header.error());
   if (!*key_header) {
-    auto r = co_await db.transaction([&](storage::Tx& tx) { return command(tx); });
+    auto r = co_await db.transaction([&](storage::Tx& tx) { return command(tx); }, storage::TxMode::write,
+                                     storage::Rerun::allowed);
     co_return r ? std::move(*r) : http::problem(req, r.error());
   }
   const std::string key(**key_header);
@@ -102,6 +103,7 @@ boost::asio::awaitable<http::Response> idempotent(storage::Database& db, const h
                        std::chrono::system_clock::now().time_since_epoch()).count();
   std::optional<Stored> earlier;
   auto r = co_await db.transaction([&](storage::Tx& tx) -> Result<http::Response> {
+    earlier.reset();
     auto found = lookup(tx, key);
     if (!found) return fail(std::move(found.error()));
     if (*found) {
@@ -118,7 +120,7 @@ boost::asio::awaitable<http::Response> idempotent(storage::Database& db, const h
       if (!ins) return fail(std::move(ins.error()));
     }
     return res;
-  });
+  }, storage::TxMode::write, storage::Rerun::allowed);
   if (earlier) co_return replay(req, std::move(*earlier), fp);
   if (r) co_return std::move(*r);
   if (storage::is_unique_violation(r.error())) {

@@ -1,7 +1,10 @@
 // Group commit (DatabaseOptions::group_commit): concurrent write transactions share one
-// BEGIN ... COMMIT, each function in its own savepoint. Callers queue a member; one pool
-// worker at a time drains the queue, group by group.
+// BEGIN ... COMMIT, each function in its own savepoint -- or, when every function of the
+// group allows a rerun, none in a savepoint, and the group runs again with savepoints if one
+// of them fails. Callers queue a member; one pool worker at a time drains the queue, group
+// by group.
 
+#include <algorithm>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -20,9 +23,10 @@ namespace asio = boost::asio;
 
 struct Database::Group {
   struct Member {
-    std::function<void(Tx&)> run;
+    std::function<bool(Tx&, bool)> run;       // see run_grouped
     std::function<void(Result<void>)> done;  // thread-safe: resumes the caller on its executor
     std::chrono::steady_clock::time_point queued;
+    bool rerunnable = false;
   };
   std::mutex mutex;
   std::vector<Member> queue;
@@ -55,9 +59,9 @@ void Database::account_run(TxMode mode, Clock::duration ran, bool committed) noe
   }
 }
 
-asio::awaitable<Result<void>> Database::run_grouped(std::function<void(Tx&)> member) {
+asio::awaitable<Result<void>> Database::run_grouped(std::function<bool(Tx&, bool)> member, bool rerunnable) {
   co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(Result<void>)>(
-      [this](auto handler, std::function<void(Tx&)> fn) {
+      [this, rerunnable](auto handler, std::function<bool(Tx&, bool)> fn) {
         using Handler = decltype(handler);
         struct Waiter {
           std::optional<Handler> handler;
@@ -79,7 +83,7 @@ asio::awaitable<Result<void>> Database::run_grouped(std::function<void(Tx&)> mem
                           });
                           work.reset();
                         },
-                        Clock::now()};
+                        Clock::now(), rerunnable};
         bool start = false;
         {
           std::lock_guard lock(group_->mutex);
@@ -102,12 +106,26 @@ void Database::drain_group() {
       group_->queue.erase(group_->queue.begin(), group_->queue.begin() + static_cast<std::ptrdiff_t>(n));
     }
     const auto started = Clock::now();
-    Result<void> committed = run(TxMode::write, [&batch](Tx& tx) -> Result<void> {
-      // Each member runs in its own savepoint and keeps its own result; a member that fails
-      // has undone only itself, so the group goes on.
-      for (auto& m : batch) m.run(tx);
-      return {};
-    });
+    // Without savepoints when every member allows a rerun. If one fails, the transaction
+    // rolls back and the group runs again, each member in its own savepoint: a member that
+    // fails then undoes only itself, and the others keep their outcomes.
+    bool plain = std::all_of(batch.begin(), batch.end(), [](const Group::Member& m) { return m.rerunnable; });
+    Result<void> committed;
+    for (;;) {
+      bool failed = false;
+      committed = run(TxMode::write, [&batch, &failed, plain](Tx& tx) -> Result<void> {
+        for (auto& m : batch) {
+          if (!m.run(tx, !plain)) {
+            failed = true;
+            return fail(Errc::internal, "a group member failed; the group runs again with savepoints");
+          }
+        }
+        return {};
+      });
+      if (!failed) break;
+      plain = false;
+      stats_.group_reruns.fetch_add(1, std::memory_order_relaxed);
+    }
     const auto ended = Clock::now();
     std::uint64_t queued_ns = 0;
     for (const auto& m : batch) {

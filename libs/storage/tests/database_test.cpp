@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <future>
+#include <numeric>
 #include <set>
 #include <thread>
 
@@ -450,69 +451,148 @@ TEST_P(DatabaseTest, ManyRowsRoundTrip) {
 }
 
 // Group commit: many concurrent write transactions, some failing in different ways; each
-// caller gets exactly its own outcome and only the successful ones are applied.
+// caller gets exactly its own outcome and only the successful ones are applied -- whether
+// the members run in savepoints of their own (Rerun::never), without (Rerun::allowed: a
+// failure makes the group run again with savepoints), or a mix of both.
 TEST_P(DatabaseTest, GroupCommitKeepsEachTransactionsOutcomeItsOwn) {
-  auto grouped = open({.group_commit = true, .group_commit_max = 8});
-  constexpr int kCallers = 60;
-  // i % 6: 1 refuses after writing, 2 throws after writing, 3 duplicates caller 0's name,
-  // anything else commits.
-  asio::io_context& io = io_;
-  std::vector<std::optional<Result<std::int64_t>>> results(kCallers);
-  std::vector<int> thrown(kCallers, 0);
-  std::atomic<int> hooks{0};
+  enum class Variant { savepoints, reruns, mixed };
+  for (Variant variant : {Variant::savepoints, Variant::reruns, Variant::mixed}) {
+    SCOPED_TRACE(static_cast<int>(variant));
+    ASSERT_TRUE(db_->transaction_blocking([](Tx& tx) { return tx.exec("DELETE FROM items"); }));
+    auto grouped = open({.group_commit = true, .group_commit_max = 8});
+    constexpr int kCallers = 60;
+    // i % 6: 1 refuses after writing, 2 throws after writing, 3 duplicates caller 0's name,
+    // anything else commits.
+    auto rerun_of = [variant](int i) {
+      if (variant == Variant::savepoints) return Rerun::never;
+      if (variant == Variant::reruns) return Rerun::allowed;
+      return i % 5 == 4 ? Rerun::never : Rerun::allowed;
+    };
+    asio::io_context io;
+    std::vector<std::optional<Result<std::int64_t>>> results(kCallers);
+    std::vector<int> thrown(kCallers, 0);
+    std::vector<int> runs(kCallers, 0);  // each function's runs (the pool's one worker: no race)
+    std::atomic<int> hooks{0};
+    for (int i = 0; i < kCallers; ++i) {
+      asio::co_spawn(io, [&, i]() -> asio::awaitable<void> {
+        try {
+          results[i] = co_await grouped->transaction(  // coro-capture-ok: an int
+              [i, &hooks, &runs](Tx& tx) -> Result<std::int64_t> {
+                ++runs[i];
+                tx.on_commit([&hooks] { ++hooks; });
+                std::string name = i % 6 == 3 ? "item-0" : "item-" + std::to_string(i);
+                auto r = tx.exec("INSERT INTO items (id, name) VALUES ($1, $2)", i, name);
+                if (!r) return std::unexpected(r.error());
+                if (i % 6 == 1) return fail(Errc::unprocessable, "refused " + std::to_string(i));
+                if (i % 6 == 2) throw std::runtime_error("bug " + std::to_string(i));
+                return std::int64_t{i};
+              },
+              TxMode::write, rerun_of(i));
+        } catch (const std::runtime_error&) {
+          thrown[i] = 1;
+        }
+      }, asio::detached);
+    }
+    io.run();
+    std::set<std::int64_t> expected;
+    for (int i = 0; i < kCallers; ++i) {
+      SCOPED_TRACE(i);
+      if (variant == Variant::savepoints) {
+        EXPECT_EQ(runs[i], 1);
+      }
+      if (i % 6 == 2) {
+        EXPECT_EQ(thrown[i], 1);
+        EXPECT_FALSE(results[i]);
+        continue;
+      }
+      ASSERT_TRUE(results[i]);
+      const auto& r = *results[i];
+      if (i % 6 == 1) {
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error().message, "refused " + std::to_string(i));
+      } else if (i % 6 == 3) {
+        ASSERT_FALSE(r);
+        EXPECT_TRUE(is_unique_violation(r.error())) << r.error().internal;
+      } else {
+        ASSERT_TRUE(r) << r.error().internal;
+        EXPECT_EQ(*r, i);
+        expected.insert(i);
+      }
+    }
+    auto ids = db_->transaction_blocking([](Tx& tx) { return tx.query("SELECT id FROM items ORDER BY id"); });
+    ASSERT_TRUE(ids);
+    std::set<std::int64_t> stored;
+    for (const Row& r : *ids) stored.insert(r.get<std::int64_t>(0));
+    EXPECT_EQ(stored, expected);
+    EXPECT_EQ(hooks.load(), static_cast<int>(expected.size()));  // hooks of undone members or runs never run
+    // Stats: every member counts as a write transaction; commits are groups (at most 8 each).
+    const auto& st = grouped->stats();  // a Database of its own: only the callers' transactions
+    EXPECT_EQ(st.write_transactions.load(), static_cast<std::uint64_t>(kCallers));
+    EXPECT_GE(st.write_commits.load(), static_cast<std::uint64_t>(kCallers / 8));
+    EXPECT_LT(st.write_commits.load(), static_cast<std::uint64_t>(kCallers));  // 60 callers at once: some grouped
+    EXPECT_GT(st.write_busy_ns.load(), 0U);
+    EXPECT_EQ(st.read_transactions.load(), 0U);
+    const int total_runs = std::accumulate(runs.begin(), runs.end(), 0);
+    if (variant == Variant::savepoints) {
+      EXPECT_EQ(st.group_reruns.load(), 0U);
+    } else if (variant == Variant::reruns) {
+      // Every group holding a failing caller failed without savepoints and ran again (its
+      // failing members twice at least); a group runs again only after such a failure.
+      EXPECT_GT(st.group_reruns.load(), 0U);
+      EXPECT_LE(st.group_reruns.load(), static_cast<std::uint64_t>(kCallers / 2));
+      EXPECT_GT(total_runs, kCallers);
+    } else {
+      // A group with a member that never reruns used savepoints: reruns are fewer.
+      EXPECT_LE(st.group_reruns.load(), static_cast<std::uint64_t>(kCallers / 2));
+    }
+  }
+}
+
+// A group whose members all allow a rerun and all succeed runs each of them once (no
+// rerun), and a member's own savepoints nest inside it as usual.
+TEST_P(DatabaseTest, RerunnableMembersThatSucceedRunOnce) {
+  auto grouped = open({.group_commit = true, .group_commit_max = 16});
+  constexpr int kCallers = 24;
+  asio::io_context io;
+  std::vector<int> runs(kCallers, 0);
+  std::vector<std::optional<Result<void>>> results(kCallers);
   for (int i = 0; i < kCallers; ++i) {
     asio::co_spawn(io, [&, i]() -> asio::awaitable<void> {
-      try {
-        results[i] = co_await grouped->transaction([i, &hooks](Tx& tx) -> Result<std::int64_t> {  // coro-capture-ok: an int
-          tx.on_commit([&hooks] { ++hooks; });
-          std::string name = i % 6 == 3 ? "item-0" : "item-" + std::to_string(i);
-          auto r = tx.exec("INSERT INTO items (id, name) VALUES ($1, $2)", i, name);
-          if (!r) return std::unexpected(r.error());
-          if (i % 6 == 1) return fail(Errc::unprocessable, "refused " + std::to_string(i));
-          if (i % 6 == 2) throw std::runtime_error("bug " + std::to_string(i));
-          return std::int64_t{i};
-        });
-      } catch (const std::runtime_error&) {
-        thrown[i] = 1;
-      }
+      results[i] = co_await grouped->transaction(  // coro-capture-ok: an int
+          [i, &runs](Tx& tx) -> Result<void> {
+            ++runs[i];
+            // A savepoint of the function's own that fails: undone, and the function goes on.
+            auto inner = tx.savepoint([i](Tx& in) -> Result<void> {
+              if (auto r = in.exec("INSERT INTO items (id, name) VALUES ($1, 'undone')", 5000 + i); !r) {
+                return std::unexpected(r.error());
+              }
+              return fail(Errc::conflict, "changed my mind");
+            });
+            if (inner) return fail(Errc::internal, "the inner savepoint should have failed");
+            auto r = tx.exec("INSERT INTO items (id, name) VALUES ($1, $2)", 1000 + i, "rerunnable-" + std::to_string(i));
+            if (!r) return std::unexpected(r.error());
+            return {};
+          },
+          TxMode::write, Rerun::allowed);
     }, asio::detached);
   }
   io.run();
-  std::set<std::int64_t> expected;
   for (int i = 0; i < kCallers; ++i) {
     SCOPED_TRACE(i);
-    if (i % 6 == 2) {
-      EXPECT_EQ(thrown[i], 1);
-      EXPECT_FALSE(results[i]);
-      continue;
-    }
     ASSERT_TRUE(results[i]);
-    const auto& r = *results[i];
-    if (i % 6 == 1) {
-      ASSERT_FALSE(r);
-      EXPECT_EQ(r.error().message, "refused " + std::to_string(i));
-    } else if (i % 6 == 3) {
-      ASSERT_FALSE(r);
-      EXPECT_TRUE(is_unique_violation(r.error())) << r.error().internal;
-    } else {
-      ASSERT_TRUE(r) << r.error().internal;
-      EXPECT_EQ(*r, i);
-      expected.insert(i);
-    }
+    EXPECT_TRUE(*results[i]) << (*results[i] ? "" : results[i]->error().internal);
+    EXPECT_EQ(runs[i], 1);
   }
-  auto ids = db_->transaction_blocking([](Tx& tx) { return tx.query("SELECT id FROM items ORDER BY id"); });
-  ASSERT_TRUE(ids);
-  std::set<std::int64_t> stored;
-  for (const Row& r : *ids) stored.insert(r.get<std::int64_t>(0));
-  EXPECT_EQ(stored, expected);
-  EXPECT_EQ(hooks.load(), static_cast<int>(expected.size()));  // hooks of undone members never run
-  // Stats: every member counts as a write transaction; commits are groups (at most 8 each).
-  const auto& st = grouped->stats();  // a Database of its own: only the callers' transactions
-  EXPECT_EQ(st.write_transactions.load(), static_cast<std::uint64_t>(kCallers));
-  EXPECT_GE(st.write_commits.load(), static_cast<std::uint64_t>(kCallers / 8));
-  EXPECT_LT(st.write_commits.load(), static_cast<std::uint64_t>(kCallers));  // 60 callers at once: some grouped
-  EXPECT_GT(st.write_busy_ns.load(), 0U);
-  EXPECT_EQ(st.read_transactions.load(), 0U);
+  EXPECT_EQ(grouped->stats().group_reruns.load(), 0U);
+  EXPECT_LT(grouped->stats().write_commits.load(), static_cast<std::uint64_t>(kCallers));  // some grouped
+  auto kept = db_->transaction_blocking(
+      [](Tx& tx) { return tx.query_value<std::int64_t>("SELECT COUNT(*) FROM items WHERE id >= 1000 AND id < 2000"); });
+  ASSERT_TRUE(kept && *kept);
+  EXPECT_EQ(**kept, kCallers);
+  auto undone = db_->transaction_blocking(
+      [](Tx& tx) { return tx.query_value<std::int64_t>("SELECT COUNT(*) FROM items WHERE id >= 5000"); });
+  ASSERT_TRUE(undone && *undone);
+  EXPECT_EQ(**undone, 0);
 }
 
 TEST_P(DatabaseTest, StatsCountTransactionsAndTheirTimes) {

@@ -90,6 +90,7 @@ void register_routes(mercado::service::App& app, mercado::service::Backend& back
     const std::string tp = req.trace().traceparent();
     std::string refused;  // the problem type when the reservation was refused
     auto res = co_await mercado::service::idempotent(db, req, [&](Tx& tx) -> Result<http::Response> {
+      refused.clear();  // the command may run more than once: only the last run counts
       auto v = app::reserve(tx, backend.outbox(), in->order_id, lines, tp);
       if (!v) {
         refused = v.error().type;
@@ -156,7 +157,7 @@ void register_routes(mercado::service::App& app, mercado::service::Backend& back
         }
       }
       return out;
-    });
+    }, TxMode::write, mercado::storage::Rerun::allowed);
     if (!result) co_return http::problem(req, result.error());
     reservations->with({"committed"}).inc(result->committed.size());
     co_return http::json_response(200, *result);

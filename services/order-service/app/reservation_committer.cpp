@@ -96,7 +96,7 @@ struct ReservationCommitter::State {
         }
       }
       return {};
-    });
+    }, storage::TxMode::write, storage::Rerun::allowed);
     if (!forgot) co_return std::unexpected(forgot.error());
     co_return ids->size();
   }

@@ -64,6 +64,10 @@ struct Snapshot {
 
 class EventStore {
  public:
+  // Runs inside every append's transaction, with the events just stored (an outbox, a
+  // projection, a saga's start). An append through a group-committing database may run more
+  // than once (storage::Rerun::allowed), so the hook acts through the Tx and its on_commit
+  // hooks only.
   using AppendHook = std::function<Result<void>(storage::Tx&, std::span<const RecordedEvent>)>;
 
   // The schema (scope "mercado_eventstore"); apply with storage::migrate at start-up.

@@ -87,6 +87,8 @@ struct State;
 // concludes (e.g. "the order is confirmed") commits atomically with its terminal state and
 // costs no commit of its own. An error rolls that transaction back: the saga stays at its
 // last step, which runs again (steps are idempotent) before completion is tried again.
+// With a group-committing database that transaction may run more than once
+// (storage::Rerun::allowed), so the hook acts through the Tx and its on_commit hooks only.
 using CompletionHook = std::function<Result<void>(storage::Tx&, const State&)>;
 
 struct Definition {

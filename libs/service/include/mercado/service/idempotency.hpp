@@ -15,6 +15,10 @@
 //   returns the stored response -- the effect happens once.
 // - The same key with another request (method, path or body differ): 422.
 // - An empty, over-long or repeated key header: 400, nothing runs (idempotency_key()).
+// - The command may run more than once (storage::Rerun::allowed: its transaction shares a
+//   group commit without a savepoint of its own); only its last run counts. So it acts
+//   through the Tx, its response and on_commit hooks, and whatever else it writes it writes
+//   on every run (or resets first).
 // Each key costs one row in `idempotency_keys`, kept for --dedupe-retention-hours (7 days by
 // default) and then deleted by service::Housekeeper: a retry after that runs again (a saga
 // that resumes runs its steps again with their keys; docs/saga.md).

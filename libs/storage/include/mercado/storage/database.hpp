@@ -65,6 +65,14 @@ enum class TxMode : std::uint8_t {
 };
 inline constexpr bool writes(TxMode m) noexcept { return m != TxMode::read; }
 
+// Whether a write function may be run more than once (group commit only; see
+// DatabaseOptions::group_commit). `allowed` promises that running it again in a fresh
+// transaction is harmless: it acts through the Tx, its return value and on_commit hooks
+// only, and whatever it writes outside (a captured flag, an output) it writes on every run
+// or resets when it starts, so that only the last run counts. Such functions share their
+// group's transaction without a savepoint each.
+enum class Rerun : std::uint8_t { never, allowed };
+
 struct DatabaseOptions {
   // PostgreSQL: pool size. SQLite: connections kept open (readers run in parallel).
   std::size_t max_connections = 4;
@@ -84,6 +92,13 @@ struct DatabaseOptions {
   // function's error or exception undoes only its own savepoint; a failed COMMIT fails every
   // member. Functions of one group run one after another, so they see each other's writes
   // as in any serial order. Off by default.
+  //
+  // A group whose functions all allow a rerun (Rerun::allowed) runs them without
+  // savepoints: a savepoint makes SQLite copy every page a function changes, again for each
+  // function (8-10 % of a busy service's instructions). If one of them then fails (error,
+  // exception or failed statement), the whole transaction rolls back and the group runs
+  // again, each function in its own savepoint, so every function's outcome is the one it
+  // would have had in the first place (db_group_reruns_total counts these).
   bool group_commit = false;
   std::size_t group_commit_max = 64;
   // SQLite: read transactions run on the calling thread (an io thread) instead of a pool
@@ -119,6 +134,9 @@ struct DatabaseStats {
   std::atomic<std::uint64_t> write_busy_ns{0};
   // Pages the commits wrote to the log (SQLite: WAL frames; PostgreSQL: not counted).
   std::atomic<std::uint64_t> pages_written{0};
+  // Groups run again with a savepoint per function, because one of their functions failed
+  // in the run without savepoints (see DatabaseOptions::group_commit).
+  std::atomic<std::uint64_t> group_reruns{0};
 };
 
 template <class R>
@@ -141,9 +159,11 @@ class Database {
   const DatabaseStats& stats() const noexcept { return stats_; }
 
   // Runs `f(Tx&)` in a transaction on a pool worker; see the file comment. With
-  // DatabaseOptions::group_commit, write transactions may share a commit with others.
+  // DatabaseOptions::group_commit, write transactions may share a commit with others, and
+  // `rerun` says whether f may be run more than once (see Rerun).
   template <class F>
-  boost::asio::awaitable<std::invoke_result_t<F&, Tx&>> transaction(F f, TxMode mode = TxMode::write) {
+  boost::asio::awaitable<std::invoke_result_t<F&, Tx&>> transaction(F f, TxMode mode = TxMode::write,
+                                                                     Rerun rerun = Rerun::never) {
     using R = std::invoke_result_t<F&, Tx&>;
     if ((mode == TxMode::read && inline_reads_) || (mode == TxMode::write_unsynced && inline_unsynced_writes_)) {
       account_queued(mode, Clock::duration::zero());
@@ -158,13 +178,28 @@ class Database {
     }
     std::optional<R> out;
     std::exception_ptr thrown;
-    Result<void> committed = co_await run_grouped([&](Tx& tx) {
-      try {
-        out.emplace(tx.savepoint(f));
-      } catch (...) {
-        thrown = std::current_exception();
-      }
-    });
+    Result<void> committed = co_await run_grouped(
+        [&](Tx& tx, bool isolated) {
+          thrown = nullptr;
+          if (isolated) {
+            try {
+              out.emplace(tx.savepoint(f));
+            } catch (...) {
+              thrown = std::current_exception();
+            }
+            return true;
+          }
+          // Without a savepoint (a group of rerunnable functions): a failure of any kind makes
+          // the group run again, this function in a savepoint of its own.
+          try {
+            out.emplace(f(tx));
+          } catch (...) {
+            thrown = std::current_exception();
+            return false;
+          }
+          return out->has_value() && !tx.failure();
+        },
+        rerun == Rerun::allowed);
     if (thrown) std::rethrow_exception(thrown);
     if (out && !out->has_value()) co_return std::move(*out);  // the function's own error
     if (!committed) co_return R(std::unexpected(std::move(committed.error())));
@@ -215,8 +250,10 @@ class Database {
  private:
   struct Group;
   // Queues `member` for the next group transaction; completes with the group's COMMIT
-  // result once the member has run.
-  boost::asio::awaitable<Result<void>> run_grouped(std::function<void(Tx&)> member);
+  // result once the member has run. member(tx, isolated): isolated, it runs in a savepoint
+  // of its own and keeps its outcome (returns true); otherwise (only when `rerunnable`) it
+  // runs plainly and returns whether it succeeded -- false makes the group run again.
+  boost::asio::awaitable<Result<void>> run_grouped(std::function<bool(Tx&, bool)> member, bool rerunnable);
   void drain_group();
 
   core::BlockingPool& pool_;
