@@ -26,6 +26,21 @@ const storage::Migration kOutboxSchema[] = {
     // The purge finds old rows by `seq` (they were written in that order), so this index
     // only cost a page in every mark's commit.
     {2, "outbox without the dispatched index", "DROP INDEX mercado_outbox_dispatched"},
+    // SQLite: the relay marks what it dispatched with one number, every row up to
+    // `dispatched_through` (its rows are published in seq order and commit in seq order),
+    // instead of writing each row's dispatched_at and removing it from the pending index --
+    // pages rewritten in every mark's commit. PostgreSQL commits rows out of seq order, so it
+    // keeps the per-row marks (the column is there, unused).
+    {3, "outbox dispatched through a watermark",
+     /*sql=*/"",
+     /*postgres_sql=*/
+     "ALTER TABLE mercado_outbox_lease ADD COLUMN dispatched_through BIGINT NOT NULL DEFAULT 0",
+     /*sqlite_sql=*/
+     "ALTER TABLE mercado_outbox_lease ADD COLUMN dispatched_through INTEGER NOT NULL DEFAULT 0;"
+     "UPDATE mercado_outbox_lease SET dispatched_through = COALESCE("
+     "(SELECT MIN(seq) - 1 FROM mercado_outbox WHERE dispatched_at IS NULL),"
+     " (SELECT MAX(seq) FROM mercado_outbox), 0);"
+     "DROP INDEX mercado_outbox_pending"},
 };
 
 }  // namespace

@@ -40,7 +40,8 @@ struct OutboxRelay::State {
   // commits one writer at a time: a row with a lower seq is never committed after one with a
   // higher seq was read. PostgreSQL assigns seqs at insert and commits in any order, so there
   // the relay keeps reading from the start. Back to 0 when the lease was lost or a mark
-  // failed (its rows are pending again). Loop's (or run_once's) coroutine only.
+  // failed (its rows are pending again): the round then reads after the stored watermark
+  // (see `watermarked`). Loop's (or run_once's) coroutine only.
   std::int64_t published_through = 0;
   bool purge_unfinished = false;   // the last purge stopped at its per-round budget (same)
 
@@ -85,6 +86,15 @@ struct OutboxRelay::State {
                                                        : "seq IN (SELECT value FROM json_each($1))";
   }
 
+  // SQLite marks with a watermark: mercado_outbox_lease.dispatched_through, every row up to
+  // it dispatched. The loop publishes rows in seq order, each batch after the rows below it
+  // were published (rows commit in seq order there, see published_through), and the marker
+  // makes everything published durable before it marks; so when the marker marks a set of
+  // published rows, every row up to the highest of them has been published and is durable.
+  // One row's column per mark instead of every row's dispatched_at and the pending index.
+  // PostgreSQL commits rows out of seq order: it marks each row (dispatched_at).
+  bool watermarked() const { return db->dialect() == storage::Dialect::sqlite; }
+
   std::size_t in_flight_count() {
     std::lock_guard lock(mark_mutex);
     return in_flight.size();
@@ -120,7 +130,7 @@ struct OutboxRelay::State {
       if (mark_failed) published_through = 0;
       mark_failed = false;
     }
-    const bool after_watermark = db->dialect() == storage::Dialect::sqlite;
+    const bool after_watermark = watermarked();
     const std::int64_t after = after_watermark ? published_through : 0;
     struct Pending {
       std::vector<std::int64_t> seqs;
@@ -132,8 +142,12 @@ struct OutboxRelay::State {
       // except after a reset: then rows still in flight may lie above the new watermark, and
       // the limit leaves room for them.
       auto rows = tx.query(
-          "SELECT seq, message_id, event_type, traceparent, body, created_at FROM mercado_outbox"
-          " WHERE dispatched_at IS NULL AND seq > $2 ORDER BY seq LIMIT $1",
+          after_watermark
+              ? "SELECT seq, message_id, event_type, traceparent, body, created_at FROM mercado_outbox"
+                " WHERE seq > MAX($2, COALESCE((SELECT dispatched_through FROM mercado_outbox_lease"
+                " WHERE name = 'relay'), 0)) ORDER BY seq LIMIT $1"
+              : "SELECT seq, message_id, event_type, traceparent, body, created_at FROM mercado_outbox"
+                " WHERE dispatched_at IS NULL AND seq > $2 ORDER BY seq LIMIT $1",
           static_cast<std::int64_t>(options.batch_size + skip.size()), after);
       if (!rows) return std::unexpected(rows.error());
       Pending p;
@@ -245,12 +259,15 @@ struct OutboxRelay::State {
     }
   }
 
-  // Marks published rows dispatched. The lease is renewed in the same transaction when less
-  // than half of it is left (a slow publish must not lose it); otherwise the lease row is
-  // left alone, so that a mark dirties the outbox's pages only, not the lease's too.
+  // Marks published rows dispatched (`seqs` sorted; SQLite: raises the watermark to the
+  // last). The lease is renewed in the same transaction when less than half of it is left (a
+  // slow publish must not lose it); otherwise (PostgreSQL) the lease row is left alone, so
+  // that a mark dirties the outbox's pages only, not the lease's too.
   asio::awaitable<Result<void>> mark(std::vector<std::int64_t> seqs) {
     const std::int64_t lease_ms = options.lease.count();
-    std::string list = id_list(seqs);
+    const bool by_watermark = watermarked();
+    const std::int64_t through = seqs.empty() ? 0 : seqs.back();
+    std::string list = by_watermark ? std::string() : id_list(seqs);
     // Set by the transaction when it renewed the lease (or found it taken), and applied once
     // it has committed. The function may run more than once (storage::Rerun): it resets them.
     std::optional<bool> renewed;
@@ -258,9 +275,13 @@ struct OutboxRelay::State {
     auto marked = co_await db->transaction([&](Tx& tx) -> Result<void> {
       renewed.reset();
       std::int64_t t = now_ms();
-      auto m = tx.exec(std::string("UPDATE mercado_outbox SET dispatched_at = $2 WHERE ") + in_list() +
-                           " AND dispatched_at IS NULL",
-                       list, t);
+      auto m = by_watermark
+                   ? tx.exec("UPDATE mercado_outbox_lease SET dispatched_through = MAX(dispatched_through, $1)"
+                             " WHERE name = 'relay'",
+                             through)
+                   : tx.exec(std::string("UPDATE mercado_outbox SET dispatched_at = $2 WHERE ") + in_list() +
+                                 " AND dispatched_at IS NULL",
+                             list, t);
       if (!m) return std::unexpected(m.error());
       if (lease_until_ms - t >= lease_ms / 2) return {};
       auto l = tx.exec("UPDATE mercado_outbox_lease SET expires_at = $2 WHERE name = 'relay' AND owner = $1",
@@ -304,10 +325,14 @@ struct OutboxRelay::State {
       }
       auto r = co_await db->transaction([&](Tx& tx) {
         return tx.exec(
-            "DELETE FROM mercado_outbox WHERE created_at < $1 AND seq IN (SELECT seq FROM mercado_outbox"
-            " WHERE dispatched_at IS NOT NULL ORDER BY seq LIMIT $2)",
+            watermarked()
+                ? "DELETE FROM mercado_outbox WHERE created_at < $1 AND seq IN (SELECT seq FROM mercado_outbox"
+                  " WHERE seq <= (SELECT dispatched_through FROM mercado_outbox_lease WHERE name = 'relay')"
+                  " ORDER BY seq LIMIT $2)"
+                : "DELETE FROM mercado_outbox WHERE created_at < $1 AND seq IN (SELECT seq FROM mercado_outbox"
+                  " WHERE dispatched_at IS NOT NULL ORDER BY seq LIMIT $2)",
             cutoff, batch);
-      });
+      }, TxMode::write, storage::Rerun::allowed);
       if (!r) {
         log::warn("outbox: purge failed", {{"error", r.error().internal}});
         break;

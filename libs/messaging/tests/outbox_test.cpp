@@ -70,6 +70,17 @@ const storage::Migration kOrders[] = {
 const storage::Migration kReservations[] = {
     {1, "reservations", "CREATE TABLE reservations (order_id TEXT PRIMARY KEY, total BIGINT NOT NULL)"}};
 
+// Counts the outbox's undispatched (or dispatched) rows. SQLite's relay marks with a
+// watermark (mercado_outbox_lease.dispatched_through: every row up to it is dispatched),
+// PostgreSQL's each row (dispatched_at).
+std::string count_marked_sql(storage::Dialect d, bool dispatched) {
+  if (d == storage::Dialect::sqlite) {
+    return std::string("SELECT COUNT(*) FROM mercado_outbox WHERE seq ") + (dispatched ? "<=" : ">") +
+           " (SELECT dispatched_through FROM mercado_outbox_lease WHERE name = 'relay')";
+  }
+  return std::string("SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS ") + (dispatched ? "NOT NULL" : "NULL");
+}
+
 class OutboxTest : public ::testing::TestWithParam<Combo>, public BusTestBase {
  protected:
   void SetUp() override {
@@ -144,8 +155,9 @@ class OutboxTest : public ::testing::TestWithParam<Combo>, public BusTestBase {
     }));
   }
   std::int64_t outbox_rows() { return count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox"); }
-  // A trigger on the producer's outbox that makes every mark (UPDATE of dispatched_at) fail,
-  // or its removal.
+  std::int64_t undispatched() { return count(*producer_db_, count_marked_sql(producer_db_->dialect(), false)); }
+  // A trigger on the producer's outbox that makes every mark fail (PostgreSQL: an UPDATE of
+  // a row's dispatched_at; SQLite: of the watermark), or its removal.
   void refuse_marks(bool refuse) {
     const bool pg = producer_db_->dialect() == storage::Dialect::postgres;
     const std::string sql =
@@ -153,7 +165,7 @@ class OutboxTest : public ::testing::TestWithParam<Combo>, public BusTestBase {
                        " LANGUAGE plpgsql;"
                        "CREATE TRIGGER refuse_mark BEFORE UPDATE OF dispatched_at ON mercado_outbox"
                        " FOR EACH ROW EXECUTE FUNCTION refuse_mark()"
-                     : "CREATE TRIGGER refuse_mark BEFORE UPDATE OF dispatched_at ON mercado_outbox"
+                     : "CREATE TRIGGER refuse_mark BEFORE UPDATE OF dispatched_through ON mercado_outbox_lease"
                        " BEGIN SELECT RAISE(ABORT, 'marking refused'); END")
                : (pg ? "DROP TRIGGER refuse_mark ON mercado_outbox; DROP FUNCTION refuse_mark()" : "DROP TRIGGER refuse_mark");
     ASSERT_TRUE(producer_db_->transaction_blocking([&](storage::Tx& tx) { return tx.exec_script(sql); }));
@@ -163,7 +175,7 @@ class OutboxTest : public ::testing::TestWithParam<Combo>, public BusTestBase {
   // marker works in the background.
   void wait_until_all_marked() {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL") != 0 &&
+    while (undispatched() != 0 &&
            std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
@@ -203,7 +215,7 @@ TEST_P(OutboxTest, StateAndEventsCommitTogetherOrNotAtAll) {
   ASSERT_TRUE(first) << first.error().message << " " << first.error().internal;
   EXPECT_EQ(*first, 1U);
   EXPECT_EQ(run(relay->run_once()).value(), 0U);  // marked: not published again
-  EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL"), 0);
+  EXPECT_EQ(undispatched(), 0);
 
   ASSERT_TRUE(place_order("o-3", 300));
   EXPECT_EQ(run(relay->run_once()).value(), 1U);
@@ -280,7 +292,7 @@ TEST_P(OutboxTest, AFailureAtEachRelayStepDeliversAtLeastOnceAndAppliesExactlyOn
         EXPECT_GE(duplicates, 1);
       }
       published_before += kEvents;
-      EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL"), 0);
+      EXPECT_EQ(undispatched(), 0);
       if (!faulty->triggered()) break;  // n is past the last publish call: every step was covered
     }
   }
@@ -441,7 +453,7 @@ TEST_P(OutboxTest, AFailedMarkPublishesTheEventsAgainAndAppliesThemOnce) {
   auto relay = OutboxRelay::create(producer_db_, bus_, outbox_, {.relay_id = "relay", .metrics = &metrics_});
   auto refused = run(relay->run_once());
   ASSERT_FALSE(refused);  // published, then the mark failed
-  EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL"), 3);
+  EXPECT_EQ(undispatched(), 3);
   EXPECT_EQ(relay->published(), 0U);
   ASSERT_TRUE(deliveries.wait_total(3));
 
@@ -450,7 +462,7 @@ TEST_P(OutboxTest, AFailedMarkPublishesTheEventsAgainAndAppliesThemOnce) {
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_EQ(*again, 3U);  // the same three, once more
   EXPECT_EQ(run(relay->run_once()).value(), 0U);
-  EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL"), 0);
+  EXPECT_EQ(undispatched(), 0);
   ASSERT_TRUE(applied.wait_distinct(3));
   ASSERT_TRUE(deliveries.wait_total(6));
   run(sub->stop());
@@ -490,19 +502,73 @@ TEST_P(OutboxTest, TheRelayLoopPublishesAgainWhatItsMarkerFailedToMark) {
   ASSERT_TRUE(deliveries.wait_total(3, seconds(20)));
   // Every mark fails: the same three go out again (and again), none is lost.
   ASSERT_TRUE(deliveries.wait_total(6, seconds(20)));
-  EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL"), 3);
+  EXPECT_EQ(undispatched(), 3);
   // A later event goes out too, once the marks work again.
   refuse_marks(false);
   ASSERT_TRUE(place_order("f-3", 3));
   ASSERT_TRUE(applied.wait_distinct(4, seconds(20)));
-  for (int i = 0; i < 400 && count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL") > 0; ++i) {
+  for (int i = 0; i < 400 && undispatched() > 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL"), 0);
+  EXPECT_EQ(undispatched(), 0);
   run(relay->stop());
   run(sub->stop());
   for (const auto& [id, times] : applied.counts()) EXPECT_EQ(times, 1) << id;
   EXPECT_EQ(count(*consumer_db_, "SELECT COUNT(*) FROM reservations"), 4);
+}
+
+// SQLite: a mark raises the watermark and leaves the rows alone; a relay started later
+// (another process, after a restart) publishes none of them again.
+TEST_P(OutboxTest, OnSqliteAMarkWritesOnlyTheWatermark) {
+  if (producer_db_->dialect() != storage::Dialect::sqlite) GTEST_SKIP() << "PostgreSQL marks each row";
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(place_order("w-" + std::to_string(i), i));
+  // A lease so short that the second relay takes it over at once.
+  auto relay = OutboxRelay::create(producer_db_, bus_, outbox_,
+                                   {.lease = std::chrono::milliseconds(1), .relay_id = "first", .metrics = &metrics_});
+  auto first = run(relay->run_once());
+  ASSERT_TRUE(first) << first.error().internal;
+  EXPECT_EQ(*first, 3U);
+  EXPECT_EQ(undispatched(), 0);
+  EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NOT NULL"), 0);
+  EXPECT_EQ(count(*producer_db_, "SELECT dispatched_through FROM mercado_outbox_lease WHERE name = 'relay'"),
+            count(*producer_db_, "SELECT MAX(seq) FROM mercado_outbox"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto later = OutboxRelay::create(producer_db_, bus_, outbox_, {.relay_id = "second", .metrics = &metrics_});
+  EXPECT_EQ(run(later->run_once()).value(), 0U);
+  EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox_lease WHERE owner = 'second'"), 1);  // it leads
+  ASSERT_TRUE(place_order("w-3", 3));
+  EXPECT_EQ(run(later->run_once()).value(), 1U);
+  EXPECT_EQ(undispatched(), 0);
+}
+
+// The migration to the watermark (SQLite) starts it just below the first row the per-row
+// marks had left undispatched: nothing pending is skipped (what was marked above it goes
+// out again, at least once), nothing marked below it goes out again.
+TEST_P(OutboxTest, TheWatermarkStartsBelowTheFirstUndispatchedRow) {
+  if (producer_db_->dialect() != storage::Dialect::sqlite) GTEST_SKIP() << "PostgreSQL marks each row";
+  for (const auto& marked : std::vector<std::vector<int>>{{1, 2, 4}, {}, {1, 2, 3, 4, 5}, {2, 3, 4, 5}}) {
+    std::optional<ScratchDatabase> scratch;
+    MERCADO_SCRATCH_OR_SKIP(scratch, GetParam().db);
+    auto db = open_db(*scratch);
+    ASSERT_TRUE(storage::migrate_blocking(*db, "mercado_outbox", Outbox::migrations().first(2)));
+    ASSERT_TRUE(db->transaction_blocking([&](storage::Tx& tx) -> Result<void> {
+      for (int seq = 1; seq <= 5; ++seq) {
+        const bool done = std::find(marked.begin(), marked.end(), seq) != marked.end();
+        auto r = tx.exec("INSERT INTO mercado_outbox (seq, message_id, event_type, traceparent, body, created_at,"
+                         " dispatched_at) VALUES ($1, $2, 'E', '', '{}', 0, $3)",
+                         seq, "m-" + std::to_string(seq), done ? std::optional<std::int64_t>(1) : std::nullopt);
+        if (!r) return std::unexpected(r.error());
+      }
+      return {};
+    }));
+    ASSERT_TRUE(storage::migrate_blocking(*db, "mercado_outbox", Outbox::migrations()));
+    const std::int64_t expected = marked == std::vector<int>{1, 2, 4}          ? 2
+                                  : marked == std::vector<int>{1, 2, 3, 4, 5} ? 5
+                                                                              : 0;
+    EXPECT_EQ(count(*db, "SELECT dispatched_through FROM mercado_outbox_lease WHERE name = 'relay'"), expected)
+        << marked.size();
+    EXPECT_EQ(count(*db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'mercado_outbox_pending'"), 0);
+  }
 }
 
 // Lets the first publish wait until the test opens the gate, and tells when the second one
@@ -575,7 +641,7 @@ TEST_P(OutboxTest, TheLoopPublishesTheNextBatchWhileThePreviousOneIsMarked) {
 
   ASSERT_TRUE(applied.wait_distinct(3));
   wait_until_all_marked();
-  EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL"), 0);
+  EXPECT_EQ(undispatched(), 0);
   run(relay->stop());
   run(sub->stop());
   EXPECT_EQ(relay->published(), 3U);
@@ -599,7 +665,7 @@ class DeferredPublisher final : public Publisher {
   asio::awaitable<Result<void>> make_durable() override {
     auto marked = outbox_db_->transaction_blocking(
         [](storage::Tx& tx) {
-          return tx.query_value<std::int64_t>("SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NOT NULL");
+          return tx.query_value<std::int64_t>(count_marked_sql(tx.dialect(), true));
         },
         storage::TxMode::read);
     {
@@ -638,7 +704,7 @@ TEST_P(OutboxTest, TheLoopMarksOnlyWhatTheTransportHasMadeDurable) {
   ASSERT_TRUE(applied.wait_distinct(3));
   wait_until_all_marked();
   run(relay->stop());
-  EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL"), 0);
+  EXPECT_EQ(undispatched(), 0);
   ASSERT_TRUE(deliveries.wait_total(9));  // each event published three times: twice not made durable
   run(sub->stop());
 
@@ -667,7 +733,7 @@ TEST_P(OutboxTest, TheMarkerGathersBatchesPublishedWithinTheMarkDelay) {
   wait_until_all_marked();
   run(relay->stop());
   run(sub->stop());
-  EXPECT_EQ(count(*producer_db_, "SELECT COUNT(*) FROM mercado_outbox WHERE dispatched_at IS NULL"), 0);
+  EXPECT_EQ(undispatched(), 0);
   EXPECT_EQ(publisher->deferred_calls.load(), 2);
   EXPECT_EQ(publisher->marked_at_call().size(), 1U);
   EXPECT_EQ(deliveries.total(), 3U);
