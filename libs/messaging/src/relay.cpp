@@ -69,21 +69,16 @@ struct OutboxRelay::State {
     return std::chrono::duration_cast<std::chrono::milliseconds>(options.clock->wall_now().time_since_epoch()).count();
   }
 
-  // A list of row numbers as one parameter: a JSON array for SQLite's json_each, an array
-  // literal for PostgreSQL's = ANY($1::bigint[]).
-  std::string id_list(const std::vector<std::int64_t>& seqs) const {
-    bool pg = db->dialect() == storage::Dialect::postgres;
-    std::string s(1, pg ? '{' : '[');
+  // A list of row numbers as one parameter, for PostgreSQL's per-row marks: an array literal
+  // for = ANY($1::bigint[]).
+  static std::string id_list(const std::vector<std::int64_t>& seqs) {
+    std::string s(1, '{');
     for (std::size_t i = 0; i < seqs.size(); ++i) {
       if (i) s.push_back(',');
       s += std::to_string(seqs[i]);
     }
-    s.push_back(pg ? '}' : ']');
+    s.push_back('}');
     return s;
-  }
-  const char* in_list() const {
-    return db->dialect() == storage::Dialect::postgres ? "seq = ANY(CAST($1 AS BIGINT[]))"
-                                                       : "seq IN (SELECT value FROM json_each($1))";
   }
 
   // SQLite marks with a watermark: mercado_outbox_lease.dispatched_through, every row up to
@@ -92,7 +87,13 @@ struct OutboxRelay::State {
   // makes everything published durable before it marks; so when the marker marks a set of
   // published rows, every row up to the highest of them has been published and is durable.
   // One row's column per mark instead of every row's dispatched_at and the pending index.
-  // PostgreSQL commits rows out of seq order: it marks each row (dispatched_at).
+  // (So a row whose own mark failed is covered by a later, higher mark once a later
+  // make_durable succeeded: Publisher's contract is that it covers every message accepted
+  // before it, which the per-row marks already relied on for rows published before a failed
+  // make_durable and marked after a later one.) The watermark never goes down (MAX), and
+  // rows are purged only below it; seqs are AUTOINCREMENT, never reused, even when the
+  // purge empties the table. PostgreSQL commits rows out of seq order: it marks each row
+  // (dispatched_at).
   bool watermarked() const { return db->dialect() == storage::Dialect::sqlite; }
 
   std::size_t in_flight_count() {
@@ -279,8 +280,8 @@ struct OutboxRelay::State {
                    ? tx.exec("UPDATE mercado_outbox_lease SET dispatched_through = MAX(dispatched_through, $1)"
                              " WHERE name = 'relay'",
                              through)
-                   : tx.exec(std::string("UPDATE mercado_outbox SET dispatched_at = $2 WHERE ") + in_list() +
-                                 " AND dispatched_at IS NULL",
+                   : tx.exec("UPDATE mercado_outbox SET dispatched_at = $2 WHERE seq = ANY(CAST($1 AS BIGINT[]))"
+                             " AND dispatched_at IS NULL",
                              list, t);
       if (!m) return std::unexpected(m.error());
       if (lease_until_ms - t >= lease_ms / 2) return {};

@@ -121,7 +121,9 @@ boost::asio::awaitable<http::Response> idempotent(storage::Database& db, const h
     }
     return res;
   }, storage::TxMode::write, storage::Rerun::allowed);
-  if (earlier) co_return replay(req, std::move(*earlier), fp);
+  // `earlier` counts only when the transaction succeeded: a run that found the key may have
+  // been rolled back (its group ran again, or its commit failed) and seen an uncommitted row.
+  if (r && earlier) co_return replay(req, std::move(*earlier), fp);
   if (r) co_return std::move(*r);
   if (storage::is_unique_violation(r.error())) {
     // A concurrent request with this key committed first: answer what it answered.

@@ -107,7 +107,7 @@ TEST_P(HousekeepingTest, PurgesWhatIsOlderThanTheCutoffInBatchesAndKeepsTheRest)
 // What the window means for a client: within it a retry is answered from the key; after the
 // key was purged, the same request runs again.
 TEST_P(HousekeepingTest, ARetryAfterItsKeyWasPurgedRunsTheCommandAgain) {
-  int runs = 0;
+  int runs = 0;  // the command's runs (each call is alone in its commit group: never run twice)
   auto command = [&runs](storage::Tx&) -> Result<http::Response> {
     ++runs;
     return http::Response(201, "application/json", R"({"run":)" + std::to_string(runs) + "}");

@@ -107,8 +107,10 @@ void Database::drain_group() {
     }
     const auto started = Clock::now();
     // Without savepoints when every member allows a rerun. If one fails, the transaction
-    // rolls back and the group runs again, each member in its own savepoint: a member that
-    // fails then undoes only itself, and the others keep their outcomes.
+    // rolls back and the group runs again in a fresh transaction, each member in its own
+    // savepoint: a member that fails then undoes only itself, and the others keep their
+    // outcomes. A group of one needs no second run: the rollback undid just that member, as
+    // its savepoint would have (it keeps its error, or the failed statement's).
     bool plain = std::all_of(batch.begin(), batch.end(), [](const Group::Member& m) { return m.rerunnable; });
     Result<void> committed;
     for (;;) {
@@ -117,12 +119,13 @@ void Database::drain_group() {
         for (auto& m : batch) {
           if (!m.run(tx, !plain)) {
             failed = true;
+            if (tx.failure()) return std::unexpected(*tx.failure());
             return fail(Errc::internal, "a group member failed; the group runs again with savepoints");
           }
         }
         return {};
       });
-      if (!failed) break;
+      if (!failed || batch.size() == 1) break;
       plain = false;
       stats_.group_reruns.fetch_add(1, std::memory_order_relaxed);
     }

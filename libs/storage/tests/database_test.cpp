@@ -595,6 +595,40 @@ TEST_P(DatabaseTest, RerunnableMembersThatSucceedRunOnce) {
   EXPECT_EQ(**undone, 0);
 }
 
+// A rerunnable transaction alone in its group that fails runs once: the rollback undid just
+// it. It gets its own error -- or, when a statement failed and it returned a value anyway,
+// the statement's error, as a savepoint would have given it.
+TEST_P(DatabaseTest, AFailingRerunnableTransactionAloneInItsGroupRunsOnce) {
+  auto grouped = open({.group_commit = true});
+  int runs = 0;
+  auto refused = run_coroutine(grouped->transaction(
+      [&runs](Tx& tx) -> Result<void> {
+        ++runs;
+        if (auto r = tx.exec("INSERT INTO items (id, name) VALUES (7, 'seven')"); !r) return std::unexpected(r.error());
+        return fail(Errc::conflict, "not today");
+      },
+      TxMode::write, Rerun::allowed));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message, "not today");
+  EXPECT_EQ(runs, 1);
+  ASSERT_TRUE(db_->transaction_blocking([](Tx& tx) { return tx.exec("INSERT INTO items (id, name) VALUES (8, 'eight')"); }));
+  runs = 0;
+  auto broken = run_coroutine(grouped->transaction(
+      [&runs](Tx& tx) -> Result<std::int64_t> {
+        ++runs;
+        (void)tx.exec("INSERT INTO items (id, name) VALUES (9, 'eight')");  // a unique violation, ignored
+        return std::int64_t{1};
+      },
+      TxMode::write, Rerun::allowed));
+  ASSERT_FALSE(broken);
+  EXPECT_TRUE(is_unique_violation(broken.error())) << broken.error().internal;
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(grouped->stats().group_reruns.load(), 0U);
+  auto n = db_->transaction_blocking([](Tx& tx) { return tx.query_value<std::int64_t>("SELECT COUNT(*) FROM items"); });
+  ASSERT_TRUE(n && *n);
+  EXPECT_EQ(**n, 1);  // only 'eight'
+}
+
 TEST_P(DatabaseTest, StatsCountTransactionsAndTheirTimes) {
   const auto& st = db_->stats();
   const auto writes = st.write_transactions.load(), commits = st.write_commits.load(),

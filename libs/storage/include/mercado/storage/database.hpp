@@ -97,8 +97,11 @@ struct DatabaseOptions {
   // savepoints: a savepoint makes SQLite copy every page a function changes, again for each
   // function (8-10 % of a busy service's instructions). If one of them then fails (error,
   // exception or failed statement), the whole transaction rolls back and the group runs
-  // again, each function in its own savepoint, so every function's outcome is the one it
-  // would have had in the first place (db_group_reruns_total counts these).
+  // again in a fresh transaction, each function in its own savepoint, so a failing function
+  // undoes only itself there (db_group_reruns_total counts these; a group of one is not
+  // run again: its rollback undid just it). A caller reads what its function captured only
+  // when the transaction succeeded, or when it failed with the function's own error: a run
+  // that was rolled back may have seen others' uncommitted writes.
   bool group_commit = false;
   std::size_t group_commit_max = 64;
   // SQLite: read transactions run on the calling thread (an io thread) instead of a pool
