@@ -183,24 +183,20 @@ class Database {
     std::exception_ptr thrown;
     Result<void> committed = co_await run_grouped(
         [&](Tx& tx, bool isolated) {
+          // Isolated: in a savepoint of its own, keeping its outcome. Otherwise (a group of
+          // rerunnable functions) a failure of any kind makes the group run again.
           thrown = nullptr;
-          if (isolated) {
-            try {
-              out.emplace(tx.savepoint(f));
-            } catch (...) {
-              thrown = std::current_exception();
-            }
-            return true;
-          }
-          // Without a savepoint (a group of rerunnable functions): a failure of any kind makes
-          // the group run again, this function in a savepoint of its own.
           try {
-            out.emplace(f(tx));
+            if (isolated) {
+              out.emplace(tx.savepoint(f));
+            } else {
+              out.emplace(f(tx));
+            }
           } catch (...) {
             thrown = std::current_exception();
-            return false;
+            return isolated;
           }
-          return out->has_value() && !tx.failure();
+          return isolated || (out->has_value() && !tx.failure());
         },
         rerun == Rerun::allowed);
     if (thrown) std::rethrow_exception(thrown);
