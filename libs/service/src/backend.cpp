@@ -98,6 +98,7 @@ Result<std::unique_ptr<Backend>> Backend::open_unlogged(App& app, BackendOptions
   auto db = storage::open_database(db_url, *b->pool_,
                                    {.max_connections = options.max_connections,
                                     .cache_kib = options.sqlite_cache_kib,
+                                    .writer_cache_kib = options.sqlite_writer_cache_kib,
                                     .group_commit = options.group_commit,
                                     .inline_reads = options.inline_reads});
   if (!db) return fail(std::move(db.error()));

@@ -325,7 +325,8 @@ SqliteDatabase::SqliteDatabase(core::BlockingPool& pool, std::string path, std::
       resync_pragma_("PRAGMA synchronous=" + synchronous_),
       full_sync_(synchronous_ == "FULL"),
       options_(options) {
-  if (options_.max_connections == 0) options_.max_connections = 1;
+  // One connection writes; the others (at least one) read.
+  max_readers_ = options_.max_connections > 1 ? options_.max_connections - 1 : 1;
 }
 
 SqliteDatabase::~SqliteDatabase() = default;
@@ -347,19 +348,18 @@ Result<std::shared_ptr<SqliteDatabase>> SqliteDatabase::open(const DatabaseUrl& 
     }
   }
   auto db = std::make_shared<SqliteDatabase>(pool, url.path, synchronous, options);
-  auto conn = open_connection(db->path_, db->synchronous_, options.busy_timeout, options.cache_kib);
+  auto conn = open_connection(db->path_, db->synchronous_, options.busy_timeout, db->writer_cache_kib());
   if (!conn) return std::unexpected(std::move(conn.error()));
-  db->open_ = 1;
-  db->release(std::move(*conn));
+  db->writer_ = std::move(*conn);  // nobody else holds the write lock yet
   return db;
 }
 
 Result<std::unique_ptr<SqliteConnection>> SqliteDatabase::acquire() {
   std::unique_lock lock(mutex_);
   auto deadline = std::chrono::steady_clock::now() + options_.acquire_timeout;
-  while (idle_.empty() && open_ >= options_.max_connections) {
+  while (idle_.empty() && open_ >= max_readers_) {
     if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
-        open_ >= options_.max_connections) {
+        open_ >= max_readers_) {
       return std::unexpected(db_error(Errc::unavailable, kBusy, "database busy",
                                       "no free SQLite connection within the acquire timeout"));
     }
@@ -418,7 +418,18 @@ Result<void> SqliteDatabase::run(TxMode mode, const std::function<Result<void>(T
     return std::unexpected(db_error(Errc::unavailable, kBusy, "database busy",
                                     "the process's SQLite writer lock was not free within the acquire timeout"));
   }
-  auto conn = acquire();
+  // A write runs on the writer connection (opened again if it was dropped). So does a read
+  // when no write holds that connection: its cache is the one that is still valid after the
+  // last commit. Otherwise a read runs on one of the pool's connections.
+  bool on_writer = writes(mode);
+  if (!on_writer && writer.try_lock()) {
+    on_writer = writer_ != nullptr;
+    if (!on_writer) writer.unlock();
+  }
+  Result<std::unique_ptr<SqliteConnection>> conn =
+      !on_writer ? acquire()
+      : writer_  ? Result<std::unique_ptr<SqliteConnection>>(std::move(writer_))
+                 : open_connection(path_, synchronous_, options_.busy_timeout, writer_cache_kib());
   if (!conn) return std::unexpected(std::move(conn.error()));
   SqliteConnection& c = **conn;
   // An unsynced write commits with synchronous=NORMAL: in WAL mode the commit does not sync,
@@ -434,7 +445,11 @@ Result<void> SqliteDatabase::run(TxMode mode, const std::function<Result<void>(T
     detail::wal_writes_flush_thread();
     // A connection that could not be synced again is closed, never reused by synced writes.
     if (unsynced && !c.script(resync_pragma_)) conn->reset();
-    release(std::move(*conn));
+    if (on_writer) {
+      writer_ = std::move(*conn);  // still under write_mutex_
+    } else {
+      release(std::move(*conn));
+    }
   };
   if (unsynced) {
     if (auto r = c.script("PRAGMA synchronous=NORMAL"); !r) {

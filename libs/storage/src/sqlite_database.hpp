@@ -35,6 +35,9 @@ class SqliteDatabase final : public Database {
 
  private:
   Result<std::unique_ptr<SqliteConnection>> acquire();
+  std::size_t writer_cache_kib() const noexcept {
+    return options_.writer_cache_kib != 0 ? options_.writer_cache_kib : options_.cache_kib;
+  }
   void release(std::unique_ptr<SqliteConnection> c);
 
   std::string path_;
@@ -53,6 +56,12 @@ class SqliteDatabase final : public Database {
       held_ = true;
       return true;
     }
+    bool try_lock() {
+      std::lock_guard lock(m_);
+      if (held_) return false;
+      held_ = true;
+      return true;
+    }
     void unlock() {
       std::lock_guard lock(m_);
       held_ = false;
@@ -65,10 +74,17 @@ class SqliteDatabase final : public Database {
     bool held_ = false;
   };
   WriterLock write_mutex_;
+  // The connection every write runs on, held by whoever holds write_mutex_ (null until
+  // opened, or after it failed to be put back in shape). Only this connection commits, so
+  // its page cache stays valid from one write to the next: in WAL mode a connection drops
+  // its whole cache when it finds that another connection has committed since its last
+  // transaction, and then reads each page again (a pread each). Reads use the pool below.
+  std::unique_ptr<SqliteConnection> writer_;
   std::mutex mutex_;
   std::condition_variable cv_;
-  std::vector<std::unique_ptr<SqliteConnection>> idle_;
+  std::vector<std::unique_ptr<SqliteConnection>> idle_;  // readers (and sync_log)
   std::size_t open_ = 0;
+  std::size_t max_readers_ = 1;
 };
 
 }  // namespace mercado::storage::detail

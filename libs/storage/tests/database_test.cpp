@@ -667,7 +667,7 @@ TEST_P(DatabaseTest, StatsCountTransactionsAndTheirTimes) {
 // for the disk, and leaves the connection as synced as before for the next transaction --
 // also after a rollback.
 TEST_P(DatabaseTest, AnUnsyncedWriteCommitsAndLeavesTheConnectionSynced) {
-  auto one = open({.max_connections = 1});  // every transaction below runs on this connection
+  auto one = open({.max_connections = 1});  // SQLite: every write below runs on the writer connection
   const bool sqlite = one->dialect() == Dialect::sqlite;
   std::string inside;  // the sync level the unsynced transaction ran with
   ASSERT_TRUE(one->transaction_blocking([&](Tx& tx) -> Result<void> {
@@ -697,8 +697,9 @@ TEST_P(DatabaseTest, AnUnsyncedWriteCommitsAndLeavesTheConnectionSynced) {
   ASSERT_TRUE(n && *n);
   EXPECT_EQ(**n, 5);
   if (one->dialect() == Dialect::sqlite) {
+    // Asked in a write: on the connection the unsynced writes ran on.
     auto level = one->transaction_blocking(
-        [](Tx& tx) { return tx.query_value<std::int64_t>("PRAGMA synchronous"); }, TxMode::read);
+        [](Tx& tx) { return tx.query_value<std::int64_t>("PRAGMA synchronous"); }, TxMode::write);
     ASSERT_TRUE(level && *level);
     EXPECT_EQ(**level, 2) << "synchronous=FULL again";
   } else {
@@ -707,7 +708,7 @@ TEST_P(DatabaseTest, AnUnsyncedWriteCommitsAndLeavesTheConnectionSynced) {
     ASSERT_TRUE(level && *level);
     EXPECT_EQ(**level, "on");
   }
-  EXPECT_EQ(one->stats().write_transactions.load(), 2U);  // counted as writes
+  EXPECT_EQ(one->stats().write_transactions.load(), sqlite ? 3U : 2U);  // counted as writes
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DatabaseTest, ::testing::Values(Backend::sqlite, Backend::postgres),
@@ -805,6 +806,55 @@ TEST(SqliteDatabase, ProcessesOpeningTheSameNewFileAtOnceAllGetIt) {
     }
   }
   EXPECT_EQ(failures, 0) << "first: " << first_failure;
+}
+
+// Writes run on one connection, whose page cache no other connection's commit invalidates;
+// a read runs on it too when no write holds it, and on another connection (without waiting)
+// when one does. A temporary table, which exists only on the connection that created it,
+// shows which connection a transaction ran on.
+TEST(SqliteDatabase, WritesRunOnOneConnectionAndReadsUseItWhenNoWriteHoldsIt) {
+  std::optional<testing::ScratchDatabase> scratch;
+  MERCADO_SCRATCH_OR_SKIP(scratch, Backend::sqlite);
+  core::BlockingPool pool(2);
+  auto opened = open_database(scratch->url(), pool, {.max_connections = 3});
+  ASSERT_TRUE(opened);
+  Database& db = **opened;
+  auto sum = [](Tx& tx) { return tx.query_value<std::int64_t>("SELECT SUM(x) FROM temp.mine"); };
+  ASSERT_TRUE(db.transaction_blocking([](Tx& tx) { return tx.exec_script("CREATE TEMP TABLE mine (x INTEGER)"); }));
+  ASSERT_TRUE(db.transaction_blocking([](Tx& tx) { return tx.exec("INSERT INTO temp.mine VALUES (1)"); }));
+
+  auto idle = db.transaction_blocking(sum, TxMode::read);
+  ASSERT_TRUE(idle) << "a read with no write running uses the writer's connection: " << idle.error().internal;
+  EXPECT_EQ(**idle, 1);
+
+  // A write held open: reads neither wait for it nor use its connection.
+  std::promise<void> inside, release;
+  std::thread holder([&] {
+    auto r = db.transaction_blocking([&](Tx& tx) {
+      auto i = tx.exec("INSERT INTO temp.mine VALUES (2)");
+      inside.set_value();
+      release.get_future().wait();
+      return i;
+    });
+    EXPECT_TRUE(r);
+  });
+  inside.get_future().wait();
+  auto elsewhere = db.transaction_blocking(sum, TxMode::read);
+  auto plain = db.transaction_blocking([](Tx& tx) { return tx.query_value<std::int64_t>("SELECT 41 + 1"); }, TxMode::read);
+  release.set_value();
+  holder.join();
+  EXPECT_FALSE(elsewhere) << "ran on the writer's connection while a write held it";
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(**plain, 42);
+
+  // The pool's connections (just used by those reads) never take a write.
+  for (int i = 0; i < 3; ++i) {
+    auto w = db.transaction_blocking([](Tx& tx) { return tx.exec("INSERT INTO temp.mine VALUES (10)"); });
+    ASSERT_TRUE(w) << w.error().internal;
+  }
+  auto after = db.transaction_blocking(sum, TxMode::write);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(**after, 33);
 }
 
 TEST(SqliteDatabase, ReportsAFileItCannotOpen) {

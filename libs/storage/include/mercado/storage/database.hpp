@@ -74,7 +74,9 @@ inline constexpr bool writes(TxMode m) noexcept { return m != TxMode::read; }
 enum class Rerun : std::uint8_t { never, allowed };
 
 struct DatabaseOptions {
-  // PostgreSQL: pool size. SQLite: connections kept open (readers run in parallel).
+  // PostgreSQL: pool size. SQLite: connections kept open -- one that every write runs on
+  // (its page cache stays valid from one write to the next) and up to max_connections - 1,
+  // at least one, for reads, which run in parallel.
   std::size_t max_connections = 4;
   // How long a transaction waits for a free connection before Errc::unavailable.
   std::chrono::milliseconds acquire_timeout{10000};
@@ -86,6 +88,10 @@ struct DatabaseOptions {
   // default (2000 KiB). In WAL mode a connection drops its cache whenever another one has
   // committed, so with concurrent writers a large cache mostly costs memory.
   std::size_t cache_kib = 0;
+  // SQLite: page cache of the connection writes run on, in KiB; 0: cache_kib. Only that
+  // connection commits, so its cache stays valid from one write to the next, and a larger
+  // one saves reading pages again.
+  std::size_t writer_cache_kib = 0;
   // Group commit: write transactions that arrive while another is running are executed
   // together, each function in its own SAVEPOINT, under one BEGIN ... COMMIT (at most
   // group_commit_max at a time). One commit (one fsync) then serves many callers. A
