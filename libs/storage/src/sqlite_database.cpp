@@ -419,8 +419,8 @@ Result<void> SqliteDatabase::run(TxMode mode, const std::function<Result<void>(T
                                     "the process's SQLite writer lock was not free within the acquire timeout"));
   }
   // A write runs on the writer connection (opened again if it was dropped). So does a read
-  // when no write holds that connection: its cache is the one that is still valid after the
-  // last commit. Otherwise a read runs on one of the pool's connections.
+  // when no write holds or waits for that connection: its cache is the one that is still
+  // valid after the last commit. Otherwise a read runs on one of the pool's connections.
   bool on_writer = writes(mode);
   if (!on_writer && writer.try_lock()) {
     on_writer = writer_ != nullptr;

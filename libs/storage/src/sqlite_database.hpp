@@ -52,13 +52,19 @@ class SqliteDatabase final : public Database {
    public:
     bool try_lock_for(std::chrono::milliseconds timeout) {
       std::unique_lock lock(m_);
-      if (!cv_.wait_for(lock, timeout, [this] { return !held_; })) return false;
+      ++waiting_;
+      const bool got = cv_.wait_for(lock, timeout, [this] { return !held_; });
+      --waiting_;
+      if (!got) return false;
       held_ = true;
       return true;
     }
+    // For a read that would like the writer's connection: only if nobody holds it and no
+    // writer waits for it, so that reads arriving one after another cannot keep a writer
+    // waiting (it waits for one read at most).
     bool try_lock() {
       std::lock_guard lock(m_);
-      if (held_) return false;
+      if (held_ || waiting_ > 0) return false;
       held_ = true;
       return true;
     }
@@ -72,6 +78,7 @@ class SqliteDatabase final : public Database {
     std::mutex m_;
     std::condition_variable cv_;
     bool held_ = false;
+    unsigned waiting_ = 0;
   };
   WriterLock write_mutex_;
   // The connection every write runs on, held by whoever holds write_mutex_ (null until
