@@ -47,9 +47,9 @@ struct BackendOptions {
   // and WAL drops a connection's cache whenever another one commits, so SQLite's default
   // 2000 KiB per connection bought memory (up to 16 MiB) and no speed.
   std::size_t sqlite_cache_kib = 512;
-  // The page cache of the connection writes run on (and reads, when no write holds it):
-  // only it commits, so its cache stays valid. 1024 KiB read 13 pages per order from the
-  // file system in the shop's benchmark, against 15.5 with 512 and 17 when writes took
+  // The page cache of the connection writes run on (and reads, when no write holds or
+  // waits for it): only it commits, so its cache stays valid. With 1024 KiB the shop's
+  // benchmark read 11 pages per order from the file system, against 17 when writes took
   // any pooled connection (bench/RESULTS.md).
   std::size_t sqlite_writer_cache_kib = 1024;
   // Concurrent write transactions share one commit (storage::DatabaseOptions): durable
