@@ -27,6 +27,24 @@ namespace asio = boost::asio;
 using testing::Backend;
 using testing::run_coroutine;
 
+// A write transaction on a thread of its own: runs `sql`, then stays open until `release`
+// is ready. Returns (the thread, to join) once the statement has run.
+std::thread hold_write_open(Database& db, std::string sql, std::shared_future<void> release) {
+  std::promise<void> inside;
+  auto ran = inside.get_future();
+  std::thread t([&db, sql = std::move(sql), release, inside = std::move(inside)]() mutable {
+    auto r = db.transaction_blocking([&](Tx& tx) {
+      auto u = tx.exec(sql);
+      inside.set_value();
+      release.wait();
+      return u;
+    });
+    EXPECT_TRUE(r);
+  });
+  ran.wait();
+  return t;
+}
+
 class DatabaseTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
@@ -48,24 +66,6 @@ class DatabaseTest : public ::testing::TestWithParam<Backend> {
     auto db = open_database(scratch_->url(), pool_, options);
     if (!db) throw std::runtime_error(db.error().message + ": " + db.error().internal);
     return *db;
-  }
-
-  // A write transaction on a thread of its own: runs `sql`, then stays open until `release`
-  // is ready. Returns (the thread, to join) once the statement has run.
-  static std::thread hold_write_open(Database& db, std::string sql, std::shared_future<void> release) {
-    std::promise<void> inside;
-    auto ran = inside.get_future();
-    std::thread t([&db, sql = std::move(sql), release, inside = std::move(inside)]() mutable {
-      auto r = db.transaction_blocking([&](Tx& tx) {
-        auto u = tx.exec(sql);
-        inside.set_value();
-        release.wait();
-        return u;
-      });
-      EXPECT_TRUE(r);
-    });
-    ran.wait();
-    return t;
   }
 
   std::int64_t count(const char* table) {
@@ -728,17 +728,8 @@ TEST(SqliteDatabase, UsesWalAndWaitsForAnotherProcessOnlyUpToTheBusyTimeout) {
   EXPECT_EQ(**mode, "wal");
   ASSERT_TRUE((*a)->transaction_blocking([](Tx& tx) { return tx.exec_script("CREATE TABLE t (x INTEGER)"); }));
 
-  std::promise<void> holding, release;
-  std::thread holder([&] {
-    auto r = (*a)->transaction_blocking([&](Tx& tx) {
-      auto i = tx.exec("INSERT INTO t VALUES (1)");
-      holding.set_value();
-      release.get_future().wait();
-      return i;
-    });
-    EXPECT_TRUE(r);
-  });
-  holding.get_future().wait();
+  std::promise<void> release;
+  std::thread holder = hold_write_open(**a, "INSERT INTO t VALUES (1)", release.get_future().share());
   auto blocked = (*b)->transaction_blocking([](Tx& tx) { return tx.exec("INSERT INTO t VALUES (2)"); });
   release.set_value();
   holder.join();
@@ -828,17 +819,8 @@ TEST(SqliteDatabase, WritesRunOnOneConnectionAndReadsUseItWhenNoWriteHoldsIt) {
   EXPECT_EQ(**idle, 1);
 
   // A write held open: reads neither wait for it nor use its connection.
-  std::promise<void> inside, release;
-  std::thread holder([&] {
-    auto r = db.transaction_blocking([&](Tx& tx) {
-      auto i = tx.exec("INSERT INTO temp.mine VALUES (2)");
-      inside.set_value();
-      release.get_future().wait();
-      return i;
-    });
-    EXPECT_TRUE(r);
-  });
-  inside.get_future().wait();
+  std::promise<void> release;
+  std::thread holder = hold_write_open(db, "INSERT INTO temp.mine VALUES (2)", release.get_future().share());
   auto elsewhere = db.transaction_blocking(sum, TxMode::read);
   auto plain = db.transaction_blocking([](Tx& tx) { return tx.query_value<std::int64_t>("SELECT 41 + 1"); }, TxMode::read);
   release.set_value();
