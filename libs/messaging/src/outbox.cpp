@@ -1,5 +1,7 @@
 #include <mercado/messaging/outbox.hpp>
 
+#include "outbox_handoff.hpp"
+
 namespace mercado::messaging {
 
 namespace {
@@ -48,7 +50,10 @@ const storage::Migration kOutboxSchema[] = {
 std::span<const storage::Migration> Outbox::migrations() { return kOutboxSchema; }
 
 Outbox::Outbox(std::string source, const core::Clock& clock)
-    : source_(std::move(source)), clock_(clock), committed_(std::make_shared<core::Notifier>()) {}
+    : source_(std::move(source)),
+      clock_(clock),
+      committed_(std::make_shared<core::Notifier>()),
+      handoff_(std::make_shared<detail::OutboxHandoff>()) {}
 
 Result<Envelope> Outbox::add(storage::Tx& tx, std::string event_type, boost::json::value data, Headers headers) const {
   Envelope e = make_envelope(std::move(event_type), std::move(data), std::move(headers), source_, clock_);
@@ -58,11 +63,36 @@ Result<Envelope> Outbox::add(storage::Tx& tx, std::string event_type, boost::jso
 
 Result<void> Outbox::add(storage::Tx& tx, const Envelope& envelope) const {
   auto created = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall_now().time_since_epoch()).count();
-  auto r = tx.exec(
-      "INSERT INTO mercado_outbox (message_id, event_type, traceparent, body, created_at) VALUES ($1, $2, $3, $4, $5)",
-      envelope.id, envelope.event_type, envelope.traceparent, encode_envelope(envelope), created);
-  if (!r) return std::unexpected(r.error());
-  tx.on_commit([n = committed_] { n->notify_all(); });
+  std::string body = encode_envelope(envelope);
+  if (!handoff_->enabled() || tx.dialect() != storage::Dialect::sqlite) {
+    auto r = tx.exec(
+        "INSERT INTO mercado_outbox (message_id, event_type, traceparent, body, created_at) VALUES ($1, $2, $3, $4, $5)",
+        envelope.id, envelope.event_type, envelope.traceparent, body, created);
+    if (!r) return std::unexpected(r.error());
+    // A row a relay taking handed-over rows never saw (inserted before the relay was created,
+    // or through a transaction on another database): the relay reads the table next. (The
+    // first is already excluded by the lease: a new relay's first round writes the lease,
+    // after this transaction's commit, and then reads the table. Cheap insurance.)
+    tx.on_commit([n = committed_, h = handoff_] {
+      if (h->enabled()) h->lose();
+      n->notify_all();
+    });
+    return {};
+  }
+  // The relay's copy of the row, with the seq it needs to trust it (relay.cpp, take_handed).
+  auto seq = tx.query_value<std::int64_t>(
+      "INSERT INTO mercado_outbox (message_id, event_type, traceparent, body, created_at) VALUES ($1, $2, $3, $4, $5)"
+      " RETURNING seq",
+      envelope.id, envelope.event_type, envelope.traceparent, body, created);
+  if (!seq) return std::unexpected(seq.error());
+  if (!*seq) return fail(Errc::internal, "outbox: the insert returned no seq");
+  tx.on_commit([n = committed_, h = handoff_,
+                row = detail::HandedRow{**seq, created,
+                                        Message{envelope.id, envelope.event_type, envelope.traceparent,
+                                                std::move(body)}}]() mutable {
+    h->push(std::move(row));
+    n->notify_all();
+  });
   return {};
 }
 

@@ -12,6 +12,8 @@
 #include <mercado/core/uuid.hpp>
 #include <mercado/observability/log.hpp>
 
+#include "outbox_handoff.hpp"
+
 namespace mercado::messaging {
 
 namespace asio = boost::asio;
@@ -23,6 +25,7 @@ struct OutboxRelay::State {
   std::shared_ptr<storage::Database> db;
   std::shared_ptr<Publisher> publisher;
   std::shared_ptr<core::Notifier> committed;
+  std::shared_ptr<detail::OutboxHandoff> handoff;  // SQLite: rows committed by this process
   RelayOptions options;
   obs::Counter* published_total = nullptr;
   obs::Counter* failures_total = nullptr;
@@ -44,6 +47,8 @@ struct OutboxRelay::State {
   // (see `watermarked`). Loop's (or run_once's) coroutine only.
   std::int64_t published_through = 0;
   bool purge_unfinished = false;   // the last purge stopped at its per-round budget (same)
+  std::int64_t last_read_ms = 0;   // when a round last read the table (same)
+  bool read_to_end = false;        // and that read returned fewer rows than its limit (same)
 
   // The loop publishes; a second coroutine, the marker, marks what it published. A batch is
   // published as soon as it is committed, never behind the previous batch's mark (a write
@@ -96,6 +101,54 @@ struct OutboxRelay::State {
   // (dispatched_at).
   bool watermarked() const { return db->dialect() == storage::Dialect::sqlite; }
 
+  // Rows to publish, in seq order.
+  struct Pending {
+    std::vector<std::int64_t> seqs;
+    std::vector<std::int64_t> created_ms;
+    std::vector<Message> messages;
+  };
+
+  // SQLite: the rows to publish next without reading the table, from what this process's
+  // commits handed over (Outbox::add), or nullopt when the round must read the table. They
+  // are trusted only when they continue the published rows without a gap: the relay has
+  // published every row up to published_through (reset to 0 when the lease was lost or a
+  // mark failed, and then the round reads), SQLite assigns seqs in commit order and reuses
+  // none a rollback gave back (AUTOINCREMENT's counter rolls back with the insert), and a
+  // hook runs only after its commit. So rows published_through + 1, + 2, ... handed over are
+  // exactly the next rows of the table. A gap is a row whose hook has not run yet, or one
+  // that another process (or a dropped handoff) wrote: the round reads the table. None handed
+  // over: the loop reads the table only if its last read was not limited by the batch size
+  // (so it saw every row committed before it: later ones were handed over, or their hooks
+  // flagged a lost handoff) and was less than poll_interval ago (so another process's rows
+  // are found as often as before); run_once always reads.
+  std::optional<Pending> take_handed(bool pipelined, const std::vector<std::int64_t>& skip) {
+    if (!watermarked() || published_through == 0 || !handoff->enabled()) return std::nullopt;
+    bool lost = false;
+    auto rows = handoff->take(lost);
+    std::erase_if(rows, [&](const detail::HandedRow& r) { return r.seq <= published_through; });
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
+    if (lost || (!rows.empty() && (rows.front().seq != published_through + 1 ||
+                                   (!skip.empty() && skip.back() >= rows.front().seq)))) {
+      handoff->give_back(std::move(rows));
+      return std::nullopt;
+    }
+    if (rows.empty()) {
+      if (pipelined && read_to_end && now_ms() - last_read_ms < options.poll_interval.count()) return Pending{};
+      return std::nullopt;
+    }
+    Pending p;
+    std::size_t n = 0;
+    while (n < rows.size() && n < options.batch_size && rows[n].seq == published_through + 1 + static_cast<std::int64_t>(n)) {
+      p.seqs.push_back(rows[n].seq);
+      p.created_ms.push_back(rows[n].created_ms);
+      p.messages.push_back(std::move(rows[n].message));
+      ++n;
+    }
+    rows.erase(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(n));
+    handoff->give_back(std::move(rows));
+    return p;
+  }
+
   std::size_t in_flight_count() {
     std::lock_guard lock(mark_mutex);
     return in_flight.size();
@@ -133,35 +186,38 @@ struct OutboxRelay::State {
     }
     const bool after_watermark = watermarked();
     const std::int64_t after = after_watermark ? published_through : 0;
-    struct Pending {
-      std::vector<std::int64_t> seqs;
-      std::vector<std::int64_t> created_ms;
-      std::vector<Message> messages;
-    };
-    auto pending = co_await db->transaction([&](Tx& tx) -> Result<Pending> {
-      // After the watermark, the rows in flight are not read at all (their seqs are below it),
-      // except after a reset: then rows still in flight may lie above the new watermark, and
-      // the limit leaves room for them.
-      auto rows = tx.query(
-          after_watermark
-              ? "SELECT seq, message_id, event_type, traceparent, body, created_at FROM mercado_outbox"
-                " WHERE seq > MAX($2, COALESCE((SELECT dispatched_through FROM mercado_outbox_lease"
-                " WHERE name = 'relay'), 0)) ORDER BY seq LIMIT $1"
-              : "SELECT seq, message_id, event_type, traceparent, body, created_at FROM mercado_outbox"
-                " WHERE dispatched_at IS NULL AND seq > $2 ORDER BY seq LIMIT $1",
-          static_cast<std::int64_t>(options.batch_size + skip.size()), after);
-      if (!rows) return std::unexpected(rows.error());
-      Pending p;
-      for (const Row& r : *rows) {
-        auto seq = r.get<std::int64_t>(0);
-        if (std::binary_search(skip.begin(), skip.end(), seq)) continue;
-        if (p.seqs.size() == options.batch_size) break;
-        p.seqs.push_back(seq);
-        p.created_ms.push_back(r.get<std::int64_t>(5));
-        p.messages.push_back({r.get<std::string>(1), r.get<std::string>(2), r.get<std::string>(3), r.get<std::string>(4)});
-      }
-      return p;
-    }, TxMode::read);
+    Result<Pending> pending = Pending{};
+    if (auto handed = take_handed(pipelined, skip)) {
+      *pending = std::move(*handed);
+    } else {
+      last_read_ms = now;
+      read_to_end = false;
+      pending = co_await db->transaction([&](Tx& tx) -> Result<Pending> {
+        // After the watermark, the rows in flight are not read at all (their seqs are below
+        // it), except after a reset: then rows still in flight may lie above the new
+        // watermark, and the limit leaves room for them.
+        auto rows = tx.query(
+            after_watermark
+                ? "SELECT seq, message_id, event_type, traceparent, body, created_at FROM mercado_outbox"
+                  " WHERE seq > MAX($2, COALESCE((SELECT dispatched_through FROM mercado_outbox_lease"
+                  " WHERE name = 'relay'), 0)) ORDER BY seq LIMIT $1"
+                : "SELECT seq, message_id, event_type, traceparent, body, created_at FROM mercado_outbox"
+                  " WHERE dispatched_at IS NULL AND seq > $2 ORDER BY seq LIMIT $1",
+            static_cast<std::int64_t>(options.batch_size + skip.size()), after);
+        if (!rows) return std::unexpected(rows.error());
+        read_to_end = rows->size() < options.batch_size + skip.size();
+        Pending p;
+        for (const Row& r : *rows) {
+          auto seq = r.get<std::int64_t>(0);
+          if (std::binary_search(skip.begin(), skip.end(), seq)) continue;
+          if (p.seqs.size() == options.batch_size) break;
+          p.seqs.push_back(seq);
+          p.created_ms.push_back(r.get<std::int64_t>(5));
+          p.messages.push_back({r.get<std::string>(1), r.get<std::string>(2), r.get<std::string>(3), r.get<std::string>(4)});
+        }
+        return p;
+      }, TxMode::read);
+    }
     if (!pending) co_return std::unexpected(pending.error());
     if (pending->seqs.empty()) {
       if (skip.empty()) co_await purge();
@@ -401,9 +457,11 @@ std::shared_ptr<OutboxRelay> OutboxRelay::create(std::shared_ptr<storage::Databa
   s->db = std::move(db);
   s->publisher = std::move(publisher);
   s->committed = outbox.committed();
+  s->handoff = outbox.handoff();
   if (options.relay_id.empty()) options.relay_id = core::new_uuid();
   if (options.batch_size == 0) options.batch_size = 1;
   s->options = std::move(options);
+  if (s->db->dialect() == storage::Dialect::sqlite) s->handoff->enable(2 * s->options.batch_size);
   s->published_total = &s->options.metrics->counter("mercado_outbox_published_total",
                                                     "Outbox events published and marked dispatched").get();
   s->failures_total = &s->options.metrics->counter("mercado_outbox_relay_failures_total",

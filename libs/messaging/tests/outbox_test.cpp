@@ -740,6 +740,115 @@ TEST_P(OutboxTest, TheMarkerGathersBatchesPublishedWithinTheMarkDelay) {
   EXPECT_EQ(relay->published(), 3U);
 }
 
+// Forwards to the bus and records every message published, in order.
+class RecordingPublisher final : public Publisher {
+ public:
+  explicit RecordingPublisher(std::shared_ptr<Publisher> inner) : inner_(std::move(inner)) {}
+  asio::awaitable<Result<void>> publish_batch(std::vector<Message> messages) override {
+    record(messages);
+    co_return co_await inner_->publish_batch(std::move(messages));
+  }
+  asio::awaitable<Result<void>> publish_batch_deferred(std::vector<Message> messages) override {
+    record(messages);
+    co_return co_await inner_->publish_batch_deferred(std::move(messages));
+  }
+  asio::awaitable<Result<void>> make_durable() override { co_return co_await inner_->make_durable(); }
+  std::vector<Message> published() {
+    std::lock_guard lock(mutex_);
+    return published_;
+  }
+
+ private:
+  void record(const std::vector<Message>& messages) {
+    std::lock_guard lock(mutex_);
+    published_.insert(published_.end(), messages.begin(), messages.end());
+  }
+  std::shared_ptr<Publisher> inner_;
+  std::mutex mutex_;
+  std::vector<Message> published_;
+};
+
+// SQLite: once the relay has published every row up to the last one, the rows this
+// process's transactions add are handed to it at commit and published as they were
+// committed, without reading them back: here the stored copy was altered after the commit,
+// and the relay published the original.
+TEST_P(OutboxTest, OnSqliteTheRelayPublishesWhatThisProcessCommittedWithoutReadingItBack) {
+  if (producer_db_->dialect() != storage::Dialect::sqlite) GTEST_SKIP() << "PostgreSQL commits out of seq order";
+  auto publisher = std::make_shared<RecordingPublisher>(bus_);
+  auto relay = OutboxRelay::create(producer_db_, publisher, outbox_, {.metrics = &metrics_});
+  ASSERT_TRUE(place_order("h-0", 0));
+  ASSERT_EQ(run(relay->run_once()).value(), 1U);  // the first round reads the table
+  ASSERT_TRUE(place_order("h-1", 1));
+  ASSERT_TRUE(producer_db_->transaction_blocking([](storage::Tx& tx) {
+    return tx.exec("UPDATE mercado_outbox SET event_type = 'Altered' WHERE seq = (SELECT MAX(seq) FROM mercado_outbox)");
+  }));
+  ASSERT_EQ(run(relay->run_once()).value(), 1U);
+  const auto sent = publisher->published();
+  ASSERT_EQ(sent.size(), 2U);
+  EXPECT_EQ(sent[1].event_type, "OrderPlaced");
+  EXPECT_EQ(undispatched(), 0);
+}
+
+// SQLite: rows handed over are published only where they continue the published rows. A
+// row this process did not hand over (another process's, here) leaves a gap before the next
+// handed-over one, and the relay reads the table instead; a rolled-back add hands nothing
+// over (and its seq is used again). Every row goes out once, in seq order.
+TEST_P(OutboxTest, OnSqliteARowNotHandedOverIsReadFromTheTableInItsPlace) {
+  if (producer_db_->dialect() != storage::Dialect::sqlite) GTEST_SKIP() << "PostgreSQL commits out of seq order";
+  auto publisher = std::make_shared<RecordingPublisher>(bus_);
+  auto relay = OutboxRelay::create(producer_db_, publisher, outbox_, {.metrics = &metrics_});
+  ASSERT_TRUE(place_order("g-0", 0));
+  ASSERT_EQ(run(relay->run_once()).value(), 1U);
+  ASSERT_TRUE(place_order("g-1", 1));
+  ASSERT_FALSE(place_order("g-x", 9, /*then_fail=*/true));
+  auto other = open_db(*producer_scratch_);  // another process, with an outbox of its own
+  const Outbox other_outbox("order-service");
+  ASSERT_TRUE(other->transaction_blocking([&](storage::Tx& tx) -> Result<void> {
+    auto e = other_outbox.add(tx, "OrderPlaced", {{"order_id", "g-2"}, {"total", 2}});
+    return e ? Result<void>{} : std::unexpected(e.error());
+  }));
+  ASSERT_TRUE(place_order("g-3", 3));
+  for (int i = 0; i < 5 && relay->published() < 4; ++i) ASSERT_TRUE(run(relay->run_once()));
+  EXPECT_EQ(relay->published(), 4U);
+
+  std::vector<std::string> stored;
+  ASSERT_TRUE(producer_db_->transaction_blocking([&](storage::Tx& tx) -> Result<void> {
+    auto rows = tx.query("SELECT message_id FROM mercado_outbox ORDER BY seq");
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& r : *rows) stored.push_back(r.get<std::string>(0));
+    return {};
+  }, storage::TxMode::read));
+  std::vector<std::string> sent;
+  for (const auto& m : publisher->published()) sent.push_back(m.id);
+  EXPECT_EQ(stored.size(), 4U);
+  EXPECT_EQ(sent, stored);
+  EXPECT_EQ(undispatched(), 0);
+}
+
+// Rows that another process adds wake nobody here: the loop finds them within its
+// poll_interval, also while this process's own rows are handed to it (SQLite).
+TEST_P(OutboxTest, TheLoopFindsAnotherProcesssRowsWithinThePollInterval) {
+  Collector& deliveries = collector();
+  Collector& applied = collector();
+  auto sub = consume(random_name("inventory-"), deliveries, applied);
+  auto relay = OutboxRelay::start(producer_db_, bus_, outbox_, executor(),
+                                  {.poll_interval = milliseconds(50), .metrics = &metrics_});
+  ASSERT_TRUE(place_order("o-0", 0));
+  ASSERT_TRUE(applied.wait_distinct(1));
+  ASSERT_TRUE(place_order("o-1", 1));
+  ASSERT_TRUE(applied.wait_distinct(2));
+  auto other = open_db(*producer_scratch_);
+  const Outbox other_outbox("order-service");
+  ASSERT_TRUE(other->transaction_blocking([&](storage::Tx& tx) -> Result<void> {
+    auto e = other_outbox.add(tx, "OrderPlaced", {{"order_id", "o-2"}, {"total", 2}});
+    return e ? Result<void>{} : std::unexpected(e.error());
+  }));
+  EXPECT_TRUE(applied.wait_distinct(3));
+  run(relay->stop());
+  run(sub->stop());
+  EXPECT_EQ(deliveries.total(), 3U);
+}
+
 // Two replicas of a service run a relay each on the same database: the lease lets one
 // publish at a time, so without failures every event goes out exactly once.
 TEST_P(OutboxTest, ReplicaRelaysShareTheOutboxWithoutDuplicates) {

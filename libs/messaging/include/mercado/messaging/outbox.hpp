@@ -43,6 +43,10 @@
 
 namespace mercado::messaging {
 
+namespace detail {
+class OutboxHandoff;
+}
+
 class Outbox {
  public:
   // The outbox tables (scope "mercado_outbox"), for storage::migrate at start-up.
@@ -60,11 +64,15 @@ class Outbox {
   const std::string& source() const noexcept { return source_; }
   // Notified after each transaction that added events commits; relays wait on it.
   const std::shared_ptr<core::Notifier>& committed() const noexcept { return committed_; }
+  // On SQLite, once a relay is created for this outbox, each committed row is also handed to
+  // the relay in memory (it then need not read it back). So an Outbox serves one database.
+  const std::shared_ptr<detail::OutboxHandoff>& handoff() const noexcept { return handoff_; }
 
  private:
   std::string source_;
   const core::Clock& clock_;
   std::shared_ptr<core::Notifier> committed_;
+  std::shared_ptr<detail::OutboxHandoff> handoff_;
 };
 
 struct RelayOptions {
