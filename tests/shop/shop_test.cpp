@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <future>
 #include <thread>
 
 #include "scratch_database.hpp"
@@ -520,6 +521,44 @@ TEST_F(ShopTest, AnOrdersIdWithOtherDetailsIsAConflictOnEveryInternalCommand) {
   EXPECT_EQ(shop_->call("POST", cases[1].url + "/pay-" + order_id + "/refund", {}, svc).status, 200);
   EXPECT_EQ(shop_->call("DELETE", cases[2].url + "/shp-" + order_id, {}, svc).status, 200);
   EXPECT_EQ(shop_->balance(c), 5'000);
+}
+
+// Payments from one account sent at the same time never take more than it holds: each one
+// decides on the balance the one before it left (payment-service decides and appends in one
+// write transaction; the members of a group commit run one after another).
+TEST_F(ShopTest, PaymentsFromOneAccountAtTheSameTimeNeverOverdrawIt) {
+  auto c = customer(1'000);
+  const auto& svc = shop_->service_auth();
+  const std::string account_url = shop_->url("payment-service") + "/accounts/" + c.id;
+  const auto before = shop_->call("GET", account_url, {}, svc);
+  ASSERT_EQ(before.status, 200) << before.body;
+  constexpr int kPayments = 12;
+  std::vector<std::future<Reply>> replies;
+  for (int i = 0; i < kPayments; ++i) {
+    const std::string order_id = "together-" + std::to_string(i) + "-" + c.id;
+    orders_.push_back(order_id);  // its payment, if any, counts as captured money
+    const std::string body = bj::serialize(bj::object{{"order_id", order_id}, {"customer_id", c.id}, {"amount", 300}});
+    replies.push_back(std::async(std::launch::async, [this, body, &svc] {
+      return shop_->call("POST", shop_->url("payment-service") + "/payments", body, svc);
+    }));
+  }
+  int paid = 0, refused = 0;
+  for (auto& f : replies) {
+    const auto r = f.get();
+    if (r.status == 201) {
+      ++paid;
+    } else {
+      EXPECT_EQ(r.status, 409) << r.body;
+      EXPECT_NE(r.body.find("insufficient-funds"), std::string::npos) << r.body;
+      ++refused;
+    }
+  }
+  EXPECT_EQ(paid, 3);
+  EXPECT_EQ(refused, kPayments - 3);
+  const auto after = shop_->call("GET", account_url, {}, svc);
+  ASSERT_EQ(after.status, 200) << after.body;
+  EXPECT_EQ(after.json.at("balance").as_int64(), 100);
+  EXPECT_EQ(after.json.at("version").as_int64(), before.json.at("version").as_int64() + 3);
 }
 
 TEST_F(ShopTest, OrderServiceKilledMidSagaFinishesTheSagaAfterRestart) {

@@ -297,6 +297,34 @@ TEST_P(EsTest, CachedAggregatesLoadInsideTheCallersTransaction) {
   EXPECT_EQ(run(cache.load(store, "counter-tx"))->total, 42);
 }
 
+// peek_in: inside a write transaction, the aggregate with that transaction's own appends,
+// not cached -- the transaction may still roll back, and a cached state at a version that
+// never committed would hide the events later stored at that version.
+TEST_P(EsTest, APeekInsideAWriteTransactionCachesNothingItRead) {
+  EventStore store(db_);
+  AggregateCache<Counter> cache(4);
+  ASSERT_NO_FATAL_FAILURE(cache_then_append_elsewhere(store, cache, "counter-peek", 1, {}));
+  std::int64_t seen = 0;
+  auto rolled_back = db_->transaction_blocking([&](storage::Tx& tx) -> Result<void> {
+    std::vector<NewEvent> more{NewEvent::make("Added", json::object{{"n", 5}})};
+    if (auto r = store.append_in(tx, "counter-peek", more, ExpectedVersion::exact(1)); !r) return fail(r.error().error);
+    auto peeked = cache.peek_in(tx, "counter-peek");
+    if (!peeked) return fail(std::move(peeked.error()));
+    seen = peeked->total;
+    return fail(Errc::conflict, "the command changed its mind");
+  });
+  ASSERT_FALSE(rolled_back);
+  EXPECT_EQ(seen, 6);  // its own append, uncommitted
+  Counter other("counter-peek");
+  other.load(*run(store.read_stream("counter-peek")));
+  ASSERT_TRUE(other.add(100));
+  ASSERT_TRUE(run(save(store, other)));  // version 2, committed this time
+  auto loaded = run(cache.load(store, "counter-peek"));
+  ASSERT_TRUE(loaded);
+  EXPECT_EQ(loaded->total, 101);
+  EXPECT_EQ(loaded->version(), 2);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, EsTest, testing::all_backends(),
                          testing::backend_name);
 

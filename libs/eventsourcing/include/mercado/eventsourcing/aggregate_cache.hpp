@@ -6,7 +6,8 @@
 //
 //   es::AggregateCache<BankAccount> accounts(256);
 //   auto a = co_await accounts.load(store, "account-42");   // cached state + newer events
-//   (or accounts.load_in(tx, "account-42") inside a transaction of the caller's)
+//   (or accounts.load_in(tx, "account-42") inside a read transaction of the caller's, or
+//   accounts.peek_in(tx, ...) inside a write transaction, then remember() after its commit)
 //   a->withdraw(500, "pay-7");
 //   auto saved = co_await es::save(store, *a);
 //   if (saved) accounts.remember(*a);                       // the saved state, nothing pending
@@ -45,19 +46,24 @@ class AggregateCache {
         [&](storage::Tx& tx) { return load_in(tx, stream, std::forward<Args>(args)...); }, storage::TxMode::read);
   }
 
-  // The same inside the caller's transaction, e.g. together with other reads the command
-  // needs, in one transaction instead of two.
+  // The same inside the caller's read transaction, e.g. together with other reads the
+  // command needs, in one transaction instead of two. (In a write transaction use peek_in:
+  // what it reads may still roll back.)
   template <class... Args>
   Result<A> load_in(storage::Tx& tx, const std::string& stream, Args&&... args) {
-    std::optional<A> cached = get(stream);
-    A aggregate = cached ? std::move(*cached) : A(stream, std::forward<Args>(args)...);
-    auto newer = EventStore::read_stream_in(tx, stream, aggregate.version());
-    if (!newer) return fail(std::move(newer.error()));
-    if (!newer->empty() || !cached) {
-      aggregate.load(*newer);
-      remember(aggregate);
-    }
+    bool changed = false;
+    auto aggregate = read_in(tx, stream, changed, std::forward<Args>(args)...);
+    if (aggregate && changed) remember(*aggregate);
     return aggregate;
+  }
+
+  // The same without caching what was read: for a write transaction, whose reads include
+  // writes that may still roll back (its own, or other members' of a group commit). Call
+  // remember() once it has committed.
+  template <class... Args>
+  Result<A> peek_in(storage::Tx& tx, const std::string& stream, Args&&... args) {
+    bool changed = false;
+    return read_in(tx, stream, changed, std::forward<Args>(args)...);
   }
 
   // Caches an aggregate that has nothing pending (e.g. after a successful save); an
@@ -95,6 +101,18 @@ class AggregateCache {
   }
 
  private:
+  // The cached state brought up to date; `changed`: not cached, or newer events were read.
+  template <class... Args>
+  Result<A> read_in(storage::Tx& tx, const std::string& stream, bool& changed, Args&&... args) {
+    std::optional<A> cached = get(stream);
+    A aggregate = cached ? std::move(*cached) : A(stream, std::forward<Args>(args)...);
+    auto newer = EventStore::read_stream_in(tx, stream, aggregate.version());
+    if (!newer) return fail(std::move(newer.error()));
+    changed = !newer->empty() || !cached;
+    if (changed) aggregate.load(*newer);
+    return aggregate;
+  }
+
   struct Entry {
     A aggregate;
     std::list<std::string>::iterator position;
