@@ -202,7 +202,8 @@ asio::awaitable<Result<PaymentView>> Payments::pay(std::string order_id, std::st
     struct Decided {
       std::optional<PaymentView> existing;
       std::optional<Error> refused;               // nothing taken
-      std::optional<domain::BankAccount> saved;   // the withdrawal was appended
+      bool paid = false;                          // the withdrawal is stored
+      std::optional<domain::BankAccount> saved;   // by this transaction: the account after it
     };
     std::optional<es::AppendError> append_refused;
     auto decided = co_await db_.transaction(
@@ -229,10 +230,10 @@ asio::awaitable<Result<PaymentView>> Payments::pay(std::string order_id, std::st
             if (appended.error().is_concurrency()) return Decided{};
             return fail(appended.error().error);
           }
-          if (appended->replayed) return Decided{};  // stored already: find it on the next attempt
+          if (appended->replayed) return Decided{.paid = true};  // stored already (its events, as they were)
           a->mark_saved(appended->version);
           tx.on_commit([this] { store_.appended().notify_all(); });
-          return Decided{.saved = std::move(*a)};
+          return Decided{.paid = true, .saved = std::move(*a)};
         },
         storage::TxMode::write, storage::Rerun::allowed);
     if (!decided) {
@@ -246,11 +247,11 @@ asio::awaitable<Result<PaymentView>> Payments::pay(std::string order_id, std::st
       co_return std::move(*existing);
     }
     if (decided->refused) co_return fail(std::move(*decided->refused));
-    if (decided->saved) {
-      accounts_.remember(*decided->saved);  // committed
+    if (decided->paid) {
+      if (decided->saved) accounts_.remember(*decided->saved);  // committed
       co_return PaymentView{payment_id, order_id, customer_id, amount, "COMPLETED"};
     }
-    // Another writer appended first (PostgreSQL), or the payment was stored meanwhile: again.
+    // Another writer appended first (PostgreSQL): again.
   }
   co_return fail(Errc::unavailable, "the account changed too often; try again");
 }
