@@ -65,7 +65,8 @@ class Outbox {
   // Notified after each transaction that added events commits; relays wait on it.
   const std::shared_ptr<core::Notifier>& committed() const noexcept { return committed_; }
   // On SQLite, once a relay is created for this outbox, each committed row is also handed to
-  // the relay in memory (it then need not read it back). So an Outbox serves one database.
+  // the relay in memory (it then need not read it back). So an Outbox serves one database,
+  // its relay's: add() only in transactions of that database.
   const std::shared_ptr<detail::OutboxHandoff>& handoff() const noexcept { return handoff_; }
 
  private:
