@@ -45,6 +45,11 @@ const storage::Migration kOutboxSchema[] = {
      "DROP INDEX mercado_outbox_pending"},
 };
 
+constexpr std::string_view kInsert =
+    "INSERT INTO mercado_outbox (message_id, event_type, traceparent, body, created_at) VALUES ($1, $2, $3, $4, $5)";
+// The same, with the seq the relay needs to trust a handed-over row (relay.cpp, take_handed).
+const std::string kInsertReturningSeq = std::string(kInsert) + " RETURNING seq";
+
 }  // namespace
 
 std::span<const storage::Migration> Outbox::migrations() { return kOutboxSchema; }
@@ -65,9 +70,7 @@ Result<void> Outbox::add(storage::Tx& tx, const Envelope& envelope) const {
   auto created = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall_now().time_since_epoch()).count();
   std::string body = encode_envelope(envelope);
   if (!handoff_->enabled() || tx.dialect() != storage::Dialect::sqlite) {
-    auto r = tx.exec(
-        "INSERT INTO mercado_outbox (message_id, event_type, traceparent, body, created_at) VALUES ($1, $2, $3, $4, $5)",
-        envelope.id, envelope.event_type, envelope.traceparent, body, created);
+    auto r = tx.exec(kInsert, envelope.id, envelope.event_type, envelope.traceparent, body, created);
     if (!r) return std::unexpected(r.error());
     // A row a relay taking handed-over rows never saw (inserted before the relay was created,
     // or through a transaction on another database): the relay reads the table next. (The
@@ -79,11 +82,9 @@ Result<void> Outbox::add(storage::Tx& tx, const Envelope& envelope) const {
     });
     return {};
   }
-  // The relay's copy of the row, with the seq it needs to trust it (relay.cpp, take_handed).
-  auto seq = tx.query_value<std::int64_t>(
-      "INSERT INTO mercado_outbox (message_id, event_type, traceparent, body, created_at) VALUES ($1, $2, $3, $4, $5)"
-      " RETURNING seq",
-      envelope.id, envelope.event_type, envelope.traceparent, body, created);
+  // The relay's copy of the row, with its seq.
+  auto seq =
+      tx.query_value<std::int64_t>(kInsertReturningSeq, envelope.id, envelope.event_type, envelope.traceparent, body, created);
   if (!seq) return std::unexpected(seq.error());
   if (!*seq) return fail(Errc::internal, "outbox: the insert returned no seq");
   tx.on_commit([n = committed_, h = handoff_,

@@ -149,8 +149,12 @@ class OutboxTest : public ::testing::TestWithParam<Combo>, public BusTestBase {
 
   // Adds an OrderPlaced event to the producer's outbox in a transaction of its own.
   void add_event(const Outbox& outbox, const std::string& order_id) {
-    ASSERT_TRUE(producer_db_->transaction_blocking([&](storage::Tx& tx) -> Result<void> {
-      auto e = outbox.add(tx, "OrderPlaced", {{"order_id", order_id}});
+    add_event(*producer_db_, outbox, {{"order_id", order_id}});
+  }
+  // The same through any handle on the producer's database (e.g. another process's).
+  void add_event(storage::Database& db, const Outbox& outbox, boost::json::object data) {
+    ASSERT_TRUE(db.transaction_blocking([&](storage::Tx& tx) -> Result<void> {
+      auto e = outbox.add(tx, "OrderPlaced", std::move(data));
       return e ? Result<void>{} : std::unexpected(e.error());
     }));
   }
@@ -803,10 +807,7 @@ TEST_P(OutboxTest, OnSqliteARowNotHandedOverIsReadFromTheTableInItsPlace) {
   ASSERT_FALSE(place_order("g-x", 9, /*then_fail=*/true));
   auto other = open_db(*producer_scratch_);  // another process, with an outbox of its own
   const Outbox other_outbox("order-service");
-  ASSERT_TRUE(other->transaction_blocking([&](storage::Tx& tx) -> Result<void> {
-    auto e = other_outbox.add(tx, "OrderPlaced", {{"order_id", "g-2"}, {"total", 2}});
-    return e ? Result<void>{} : std::unexpected(e.error());
-  }));
+  add_event(*other, other_outbox, {{"order_id", "g-2"}, {"total", 2}});
   ASSERT_TRUE(place_order("g-3", 3));
   for (int i = 0; i < 5 && relay->published() < 4; ++i) ASSERT_TRUE(run(relay->run_once()));
   EXPECT_EQ(relay->published(), 4U);
@@ -839,10 +840,7 @@ TEST_P(OutboxTest, TheLoopFindsAnotherProcesssRowsWithinThePollInterval) {
   ASSERT_TRUE(applied.wait_distinct(2));
   auto other = open_db(*producer_scratch_);
   const Outbox other_outbox("order-service");
-  ASSERT_TRUE(other->transaction_blocking([&](storage::Tx& tx) -> Result<void> {
-    auto e = other_outbox.add(tx, "OrderPlaced", {{"order_id", "o-2"}, {"total", 2}});
-    return e ? Result<void>{} : std::unexpected(e.error());
-  }));
+  add_event(*other, other_outbox, {{"order_id", "o-2"}, {"total", 2}});
   EXPECT_TRUE(applied.wait_distinct(3));
   run(relay->stop());
   run(sub->stop());

@@ -801,8 +801,9 @@ TEST(SqliteDatabase, ProcessesOpeningTheSameNewFileAtOnceAllGetIt) {
 
 // Writes run on one connection, whose page cache no other connection's commit invalidates;
 // a read runs on it too when no write holds it, and on another connection (without waiting)
-// when one does. (Nor while a write waits for it: a race to set up, not tested here.) A temporary table, which exists only on the connection that created it,
-// shows which connection a transaction ran on.
+// when one does. (Nor while a write waits for it: a race to set up, not tested here.) A
+// temporary table, which exists only on the connection that created it, shows which
+// connection a transaction ran on.
 TEST(SqliteDatabase, WritesRunOnOneConnectionAndReadsUseItWhenNoWriteHoldsIt) {
   std::optional<testing::ScratchDatabase> scratch;
   MERCADO_SCRATCH_OR_SKIP(scratch, Backend::sqlite);
