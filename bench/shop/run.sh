@@ -18,6 +18,23 @@ cmake --build --preset release --target mercado user-service inventory-service p
 # the first run after a rebuild). Write them now, before anything is measured.
 sync
 data=$(mktemp -d)
+trap 'rm -rf "$data"' EXIT
+# How fast this host is right now, measured the same way before every run: this shared
+# machine has had phases 1.5-1.8x slower than others for the same code (bench/RESULTS.md),
+# and these three figures tell such a phase from a change in the code. Coreutils only.
+host_check() {
+  local t0 t1 t2 t3
+  t0=$(date +%s%N)
+  dd if=/dev/zero of=/dev/null bs=1 count=400000 status=none          # 800 000 system calls
+  t1=$(date +%s%N)
+  dd if=/dev/zero of="$data/host-check" bs=4k count=200 oflag=dsync status=none  # 200 synced writes
+  t2=$(date +%s%N)
+  head -c 100000000 /dev/zero | sha256sum >/dev/null                  # CPU: hashing 100 MB
+  t3=$(date +%s%N)
+  rm -f "$data/host-check"
+  awk -v a="$t0" -v b="$t1" -v c="$t2" -v d="$t3" 'BEGIN { printf "host check: %.2f us per system call, %.2f ms per synced 4 KiB write, %.0f ms to hash 100 MB\n", (b-a)/800000/1000, (c-b)/200/1e6, (d-c)/1e6 }'
+}
+host_check
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 ./build/release/bin/mercado up --data-dir "$data" --base-port "$((port % 15000 + 10000))" --access-log 0 --log-level warn ${UP_ARGS:-} \
   >"$data/up.log" 2>&1 &
