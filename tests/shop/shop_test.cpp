@@ -7,6 +7,9 @@
 #include <future>
 #include <thread>
 
+#include <mercado/core/blocking_pool.hpp>
+#include <mercado/storage/database.hpp>
+
 #include "scratch_database.hpp"
 #include "shop_harness.hpp"
 
@@ -471,6 +474,68 @@ TEST_F(ShopTest, IdempotencyKeysAreForgottenAfterTheRetention) {
   // The key now names the second request: it replays that one and refuses the first.
   EXPECT_EQ(shop_->call("POST", url, eva, {}, "window-key").status, 201);
   EXPECT_EQ(shop_->call("POST", url, ana, {}, "window-key").status, 422);
+}
+
+// A service's outbox rows, and how many of them the relay has not marked published yet
+// (SQLite: above the stored watermark). Read through the file, as an operator would.
+struct OutboxRows {
+  std::int64_t rows = -1, pending = -1;
+};
+OutboxRows outbox_rows(const std::string& db_path) {
+  namespace storage = mercado::storage;
+  mercado::core::BlockingPool pool(1);
+  auto db = storage::open_database("sqlite://" + db_path, pool);
+  if (!db) throw std::runtime_error("cannot open " + db_path + ": " + db.error().message);
+  OutboxRows out;
+  auto r = (*db)->transaction_blocking([&](storage::Tx& tx) -> mercado::Result<void> {
+    auto rows = tx.query_value<std::int64_t>("SELECT COUNT(*) FROM mercado_outbox");
+    auto pending = tx.query_value<std::int64_t>(
+        "SELECT COUNT(*) FROM mercado_outbox WHERE seq > (SELECT MAX(dispatched_through) FROM mercado_outbox_lease)");
+    if (!rows) return std::unexpected(rows.error());
+    if (!pending) return std::unexpected(pending.error());
+    out = {rows->value_or(-1), pending->value_or(-1)};
+    return {};
+  }, storage::TxMode::read);
+  if (!r) throw std::runtime_error("cannot count outbox rows: " + r.error().message);
+  return out;
+}
+
+// Published events stay in the outbox table for --outbox-retention-hours; the relay deletes
+// older ones when it looks (hourly, and on its first idle round after a start). Here
+// user-service keeps them 0.36 s, the others the default week.
+TEST_F(ShopTest, PublishedEventsLeaveTheOutboxAfterTheRetention) {
+  shop_.reset();
+  shop_.emplace(ShopOptions{.per_service = {{"user-service", {{"OUTBOX_RETENTION_HOURS", "0.0001"}}}}});
+  stock_before_ = shop_->stock_totals();
+  const std::string users_db = shop_->data_dir() + "/user-service.db";
+  const std::string orders_db = shop_->data_dir() + "/order-service.db";
+  auto c = customer(5'000);  // UserRegistered, in user-service's outbox
+  const std::string order_id = order(c, items({{"p-2", 1}}));
+  ASSERT_FALSE(order_id.empty());
+  EXPECT_EQ(shop_->wait_final(c, order_id).json.at("status").as_string(), "CONFIRMED");
+  // Wait until both relays have marked what they published: only that is ever purged.
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while ((outbox_rows(users_db).pending != 0 || outbox_rows(orders_db).pending != 0) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(outbox_rows(users_db).pending, 0);
+  ASSERT_EQ(outbox_rows(orders_db).pending, 0);
+  EXPECT_GE(outbox_rows(users_db).rows, 1);  // the first purge ran at start-up, before the row
+  const auto orders_kept = outbox_rows(orders_db).rows;
+  EXPECT_GE(orders_kept, 2);  // OrderCreated, OrderConfirmed
+  std::this_thread::sleep_for(400ms);  // older than 0.36 s now
+
+  for (const std::string s : {"user-service", "order-service"}) {
+    shop_->stop(s);
+    shop_->start(s);
+  }
+  while (outbox_rows(users_db).rows != 0 && std::chrono::steady_clock::now() < deadline + 30s) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(outbox_rows(users_db).rows, 0) << "user-service's published events outlived its 0.36 s retention";
+  std::this_thread::sleep_for(300ms);  // order-service's first idle round (and purge) is over too
+  EXPECT_EQ(outbox_rows(orders_db).rows, orders_kept) << "order-service keeps them a week";
 }
 
 // The internal commands derive their ids from the order id: a retry (the same details)

@@ -52,6 +52,11 @@ Config::Config(std::string service_name, std::string description)
                "recognised (0 = keep them for ever)")
       ->envname("DEDUPE_RETENTION_HOURS")
       ->check(CLI::Range(0.0, 876000.0));  // up to a hundred years
+  a.add_option("--outbox-retention-hours", options_.outbox_retention_hours,
+               "Hours published events are kept in the outbox table, for inspection and replay, before the "
+               "relay deletes them (0 = keep them for ever)")
+      ->envname("OUTBOX_RETENTION_HOURS")
+      ->check(CLI::Range(0.0, 876000.0));
   a.add_option("--ready-file", options_.ready_file,
                "File written with the base URL once the service serves (for launchers)")
       ->envname("READY_FILE");

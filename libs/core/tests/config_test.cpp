@@ -67,6 +67,32 @@ TEST(Config, HelpExitsZeroAndNamesEnvironmentVariables) {
   EXPECT_NE(out.find("DATABASE_URL"), std::string::npos);
 }
 
+// The two retention windows: a week by default, hours (fractions too) from a flag or the
+// environment, 0 for ever; a negative one is refused.
+TEST(Config, RetentionsInHours) {
+  {
+    Config c("hello", "test");
+    ASSERT_FALSE(parse(c, {}).has_value());
+    EXPECT_EQ(c.service().dedupe_retention(), std::chrono::hours(24 * 7));
+    EXPECT_EQ(c.service().outbox_retention(), std::chrono::hours(24 * 7));
+  }
+  {
+    EnvGuard g("OUTBOX_RETENTION_HOURS", "0.5");
+    Config c("hello", "test");
+    ASSERT_FALSE(parse(c, {"--dedupe-retention-hours", "0"}).has_value());
+    EXPECT_EQ(c.service().outbox_retention(), std::chrono::minutes(30));
+    EXPECT_EQ(c.service().dedupe_retention(), std::chrono::milliseconds::zero());
+  }
+  {
+    Config c("hello", "test");
+    testing::internal::CaptureStderr();
+    auto rc = parse(c, {"--outbox-retention-hours", "-1"});
+    testing::internal::GetCapturedStderr();
+    ASSERT_TRUE(rc.has_value());
+    EXPECT_NE(*rc, 0);
+  }
+}
+
 TEST(Config, BadValueIsRejectedWithNonZeroExit) {
   Config c("hello", "test");
   testing::internal::CaptureStderr();

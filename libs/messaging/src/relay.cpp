@@ -359,6 +359,7 @@ struct OutboxRelay::State {
   }
 
   asio::awaitable<void> purge() {
+    if (options.retention <= std::chrono::milliseconds::zero()) co_return;  // kept for ever
     std::int64_t now = now_ms();
     constexpr std::int64_t kEvery = 60 * 60 * 1000;
     if (!purge_unfinished && now - last_purge_ms < kEvery) co_return;

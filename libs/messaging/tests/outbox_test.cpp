@@ -408,6 +408,28 @@ TEST_P(OutboxTest, AnIdleRelayPurgesDispatchedRowsOlderThanTheRetention) {
   EXPECT_EQ(rows(), 0);
 }
 
+// A retention of zero keeps the dispatched rows for ever (--outbox-retention-hours 0): no
+// purge, however old they are.
+TEST_P(OutboxTest, ARetentionOfZeroKeepsTheDispatchedRows) {
+  core::ManualClock clock(core::SteadyTime{} + std::chrono::hours(24 * 365 * 56));
+  const core::Clock& wall = clock;
+  Outbox outbox("order-service", wall);
+  obs::Registry metrics;
+  auto purged = [&] { return metrics.counter("mercado_outbox_purged_total", "").get().value(); };
+  auto relay = OutboxRelay::create(producer_db_, bus_, outbox,
+                                   {.retention = std::chrono::milliseconds::zero(), .clock = &clock, .metrics = &metrics});
+  add_event(outbox, "kept-1");
+  add_event(outbox, "kept-2");
+  EXPECT_EQ(run(relay->run_once()).value(), 2U);
+  for (int i = 0; i < 3; ++i) {
+    clock.advance(std::chrono::hours(24 * 400));
+    EXPECT_EQ(run(relay->run_once()).value(), 0U);  // idle, years later
+  }
+  EXPECT_EQ(outbox_rows(), 2);
+  EXPECT_EQ(undispatched(), 0);
+  EXPECT_EQ(purged(), 0U);
+}
+
 // A backlog is purged in transactions of `purge_batch` rows, oldest first, until the first
 // younger row: hours of rows never hold the service's single writer in one transaction. At
 // most four batches per idle round (the relay publishes nothing meanwhile); the next idle

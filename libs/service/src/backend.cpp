@@ -119,11 +119,11 @@ Result<std::unique_ptr<Backend>> Backend::open_unlogged(App& app, BackendOptions
   b->bus_ = *bus;
   b->outbox_ = std::make_unique<messaging::Outbox>(o.service_name);
   b->relay_ = messaging::OutboxRelay::start(b->db_, b->bus_, *b->outbox_, app.runtime().context(0).get_executor(),
-                                            {.relay_id = o.instance_id});
+                                            {.retention = o.outbox_retention(), .relay_id = o.instance_id});
 
   // Deduplication records older than the retention go, hourly -- or twice per retention
   // when that is shorter (a short window is for tests and demos).
-  const std::chrono::milliseconds retention(static_cast<std::int64_t>(o.dedupe_retention_hours * 3'600'000.0));
+  const std::chrono::milliseconds retention = o.dedupe_retention();
   const auto every = std::clamp<std::chrono::milliseconds>(retention / 2, std::chrono::milliseconds(100),
                                                            std::chrono::hours(1));
   b->housekeeper_ = Housekeeper::start(b->db_, app.runtime().context(0).get_executor(),

@@ -32,9 +32,17 @@ struct ServiceOptions {
   std::string ready_file;                   // --ready-file / READY_FILE: written with the URL once serving
   std::string data_dir = ".";               // --data-dir / DATA_DIR: default home of SQLite files
   double dedupe_retention_hours = 168;      // --dedupe-retention-hours / DEDUPE_RETENTION_HOURS (0 = forever)
+  double outbox_retention_hours = 168;      // --outbox-retention-hours / OUTBOX_RETENTION_HOURS (0 = forever)
 
   std::chrono::milliseconds shutdown_grace() const {
     return std::chrono::milliseconds(static_cast<std::int64_t>(shutdown_grace_seconds * 1000));
+  }
+  std::chrono::milliseconds dedupe_retention() const { return hours(dedupe_retention_hours); }
+  std::chrono::milliseconds outbox_retention() const { return hours(outbox_retention_hours); }
+
+ private:
+  static std::chrono::milliseconds hours(double h) {
+    return std::chrono::milliseconds(static_cast<std::int64_t>(h * 3'600'000.0));
   }
 };
 

@@ -20,7 +20,7 @@
 // consumers deduplicate by message id (inbox.hpp). Several relays (replicas of a service)
 // share the work safely: a lease in the database elects one active relay; when it dies,
 // another takes over after `lease`. Dispatched rows are deleted `retention` after they were
-// written.
+// written (zero: never).
 
 #include <chrono>
 #include <cstddef>
@@ -82,7 +82,9 @@ struct RelayOptions {
   std::chrono::milliseconds lease{10000};         // how long an active relay holds the lease
   std::chrono::milliseconds retry_min{100};       // backoff after a failed round, doubling ...
   std::chrono::milliseconds retry_max{5000};      // ... up to this
-  std::chrono::hours retention{24 * 7};           // dispatched rows are deleted this long after written
+  // Dispatched rows are deleted this long after they were written (the relay looks hourly,
+  // when idle); zero keeps them for ever. Services: --outbox-retention-hours.
+  std::chrono::milliseconds retention{std::chrono::hours(24 * 7)};
   std::size_t purge_batch = 5000;                 // rows deleted per transaction by the hourly purge
   // How long published events gather before the marker makes them durable and marks them:
   // one sync and one mark for all of them. Never delays delivery (consumers already have
