@@ -3,7 +3,8 @@
 //   - its own database: DATABASE_URL, default sqlite://<DATA_DIR>/<service>.db
 //   - migrations: the outbox's, the inbox's, then the service's own
 //   - the event bus: BROKER_URL, default sqlite://<DATA_DIR>/bus.db
-//   - an outbox relay publishing what the service's transactions stored
+//   - an outbox relay publishing what the service's transactions stored, and deleting what it
+//     published --outbox-retention-hours after it was written
 //   - readiness checks "database" and "bus"; shutdown hooks closing all of it in order
 //   - housekeeping: idempotency keys and inbox records older than --dedupe-retention-hours
 //     are deleted (service::Housekeeper)
