@@ -19,6 +19,14 @@ std::optional<int> parse(Config& c, std::vector<const char*> args) {
   return c.parse(static_cast<int>(args.size()), args.data());
 }
 
+// Parses with CLI11's complaint (on stderr) swallowed: for arguments that are refused.
+std::optional<int> parse_quietly(Config& c, std::vector<const char*> args) {
+  testing::internal::CaptureStderr();
+  auto rc = parse(c, std::move(args));
+  testing::internal::GetCapturedStderr();
+  return rc;
+}
+
 TEST(Config, DefaultsWhenNothingGiven) {
   Config c("hello", "test");
   ASSERT_FALSE(parse(c, {}).has_value());
@@ -85,9 +93,7 @@ TEST(Config, RetentionsInHours) {
   }
   {
     Config c("hello", "test");
-    testing::internal::CaptureStderr();
-    auto rc = parse(c, {"--outbox-retention-hours", "-1"});
-    testing::internal::GetCapturedStderr();
+    auto rc = parse_quietly(c, {"--outbox-retention-hours", "-1"});
     ASSERT_TRUE(rc.has_value());
     EXPECT_NE(*rc, 0);
   }
@@ -95,18 +101,14 @@ TEST(Config, RetentionsInHours) {
 
 TEST(Config, BadValueIsRejectedWithNonZeroExit) {
   Config c("hello", "test");
-  testing::internal::CaptureStderr();
-  auto rc = parse(c, {"--port", "notaport"});
-  testing::internal::GetCapturedStderr();
+  auto rc = parse_quietly(c, {"--port", "notaport"});
   ASSERT_TRUE(rc.has_value());
   EXPECT_NE(*rc, 0);
 }
 
 TEST(Config, BadLogLevelIsRejected) {
   Config c("hello", "test");
-  testing::internal::CaptureStderr();
-  auto rc = parse(c, {"--log-level", "loud"});
-  testing::internal::GetCapturedStderr();
+  auto rc = parse_quietly(c, {"--log-level", "loud"});
   ASSERT_TRUE(rc.has_value());
   EXPECT_NE(*rc, 0);
 }
